@@ -1,0 +1,35 @@
+"""npgan: a from-scratch GAN engine on NumPy (CPU) or CuPy (NVIDIA GPU).
+
+Reading order for a learner: backend -> autograd -> ops -> activations ->
+losses -> nn -> optim -> gradcheck -> gan, then examples/gaussian.py.
+"""
+from npgan import backend
+from npgan.backend import (BackendUnavailableError, available_backends, float32, float64,
+                           get_backend, get_default_dtype, manual_seed, set_backend,
+                           set_default_dtype)
+from npgan.autograd import FreedGraphError, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from npgan import ops, activations, losses, functional, nn, optim, random, gan  # noqa: E402
+from npgan.gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__version__ = "0.1.0"
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """A Tensor on the current backend.
+
+    Python floats (and lists of them) get the default dtype (float32 unless
+    changed with :func:`set_default_dtype`); arrays keep their dtype unless
+    ``dtype`` is given; host arrays are copied to the GPU on the cupy backend.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None:
+        dtype = backend.result_float_dtype(data)
+    return Tensor(backend.asarray(data, dtype=dtype), requires_grad=requires_grad)
+
+
+__all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+           "manual_seed", "set_backend", "get_backend", "available_backends",
+           "set_default_dtype", "get_default_dtype", "float32", "float64", "gradcheck",
+           "gradgradcheck", "GradcheckError", "FreedGraphError", "BackendUnavailableError",
+           "functional", "nn", "optim", "ops", "activations", "losses", "random", "backend", "gan"]

@@ -1,0 +1,135 @@
+"""Nonlinearities: sigmoid, tanh, relu, leaky_relu, elu, softplus, and dropout.
+
+Forward on raw arrays, backward directly beneath, derivative in the docstring.
+Sigmoid and softplus are computed without overflow for any finite input.
+"""
+from npgan import backend
+from npgan.ops import _apply, data, where
+from npgan.autograd import Function
+
+
+def _stable_sigmoid(xp, x):
+    """1 / (1 + e^-x) without overflow: e = exp(-|x|) <= 1, then pick the branch."""
+    e = xp.exp(-xp.abs(x))
+    r = 1 / (1 + e)
+    return xp.where(x >= 0, r, e * r)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dx = gy y (1 - y)."""
+
+    def forward(self, x):
+        return _stable_sigmoid(backend.get_array_module(x), x)
+
+    def backward(self, gy, x, y):
+        return gy * y * (1 - y)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dx = gy (1 - y^2)."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).tanh(x)
+
+    def backward(self, gy, x, y):
+        return gy * (1 - y * y)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dx = gy [x > 0]."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy, x, y):
+        return gy * (data(x) > 0)
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else s x;  dx = gy (1 if x > 0 else s)."""
+
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+
+    def _slope(self, x):
+        """The local slope, 1 or s, as an array of x's dtype."""
+        x = data(x)
+        xp = backend.get_array_module(x)
+        return xp.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+
+    def forward(self, x):
+        return x * self._slope(x)
+
+    def backward(self, gy, x, y):
+        return gy * self._slope(x)
+
+
+class ELU(Function):
+    """y = x if x > 0 else a (e^x - 1);  dx = gy (1 if x > 0 else y + a)."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, gy, x, y):
+        return where(data(x) > 0, gy, gy * (y + self.alpha))
+
+
+class Softplus(Function):
+    """y = log(1 + e^x) = max(x, 0) + log1p(e^-|x|);  dx = gy sigmoid(x)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy, x, y):
+        return gy * sigmoid(x)
+
+
+def sigmoid(x):
+    """The logistic function 1 / (1 + e^-x), finite and overflow-free for any x."""
+    return _apply(Sigmoid(), x)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return _apply(Tanh(), x)
+
+
+def relu(x):
+    """max(x, 0) (gradient 0 at x = 0)."""
+    return _apply(ReLU(), x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, ``negative_slope * x`` otherwise."""
+    return _apply(LeakyReLU(negative_slope), x)
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise (computed with expm1)."""
+    return _apply(ELU(alpha), x)
+
+
+def softplus(x):
+    """log(1 + e^x) in the overflow-free form max(x, 0) + log1p(e^-|x|)."""
+    return _apply(Softplus(), x)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p).
+
+    The identity when ``training`` is False or ``p`` is 0. The mask is drawn
+    from npgan's seeded generator in x's dtype and is a constant of the graph.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = backend.get_rng().random(x.shape, x.dtype) >= p
+    return x * (keep.astype(x.dtype) / (1 - p))

@@ -1,0 +1,477 @@
+"""Tensors and the computation graph: reverse-mode autodiff in one file.
+
+A :class:`Tensor` wraps a backend array (``.data``). Each differentiable op is
+a :class:`Function`: calling it runs ``forward`` on raw arrays and, when a
+gradient may be needed, links the output tensor to the function
+(``out.creator``) and the function to its inputs. That record is the graph.
+
+``loss.backward()`` walks the graph once, from the loss back to the leaves, in
+reverse topological order (an explicit stack, no recursion, so a chain of
+10,000 ops is fine). At each function it calls ``backward(gy, *inputs, y)``
+and adds the returned gradients into the inputs' running totals.
+
+The same backward rule serves two modes:
+
+* ``create_graph=False`` (the usual training step): rules receive raw arrays
+  and return raw arrays. No graph is recorded and no Tensor objects are made.
+* ``create_graph=True``: rules receive Tensors, so the arithmetic inside them
+  is itself recorded and the gradients can be differentiated again (the
+  gradient penalty of WGAN-GP). Rules are written with operators and the
+  helpers of :mod:`npgan.ops`, which accept both arrays and Tensors.
+
+Gradients accumulate: ``.grad`` of a leaf is *added to* on every backward call
+until you clear it with ``zero_grad()`` (as in PyTorch). The graph is freed
+after backward unless ``retain_graph=True``.
+"""
+import contextlib
+import weakref
+
+from npgan import backend
+
+_grad_enabled = [True]
+_trace_hook = [None]  # set by a tracer; None costs one check per backward rule
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager: ops inside record no graph (for evaluation and updates)."""
+    old = _grad_enabled[0]
+    _grad_enabled[0] = False
+    try:
+        yield
+    finally:
+        _grad_enabled[0] = old
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Context manager: turn graph recording back on inside ``no_grad``."""
+    old = _grad_enabled[0]
+    _grad_enabled[0] = True
+    try:
+        yield
+    finally:
+        _grad_enabled[0] = old
+
+
+def is_grad_enabled():
+    """True when ops record the graph (outside :func:`no_grad`)."""
+    return _grad_enabled[0]
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was computed.
+
+    Attributes:
+        data: the backend array (numpy.ndarray or cupy.ndarray).
+        grad: a Tensor of d(loss)/d(self) after backward, or None. Accumulates.
+        requires_grad: whether gradients flow to this tensor.
+        creator: the Function that produced it (None for leaves).
+        name: an optional label (modules name their parameters).
+    """
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
+    # Make numpy/cupy defer to our reflected operators: ndarray * Tensor -> Tensor.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False, name=None):
+        if not backend.is_array(data):
+            data = backend.asarray(data, dtype=backend.result_float_dtype(data))
+        if requires_grad and not backend.is_floating(data.dtype):
+            raise TypeError(
+                f"only floating tensors can require gradients, got dtype {data.dtype}")
+        self.data = data
+        self.grad = None
+        self.requires_grad = requires_grad
+        self.creator = None
+        self.name = name
+
+    # --- array-like properties -------------------------------------------
+    @property
+    def shape(self):
+        """The shape tuple of ``.data``."""
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        """The dtype of ``.data``."""
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def is_leaf(self):
+        """True for tensors not produced by a recorded op (parameters, inputs)."""
+        return self.creator is None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        arr = backend.to_numpy(self.data)
+        body = str(arr).replace("\n", "\n       ")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        dev = "" if backend.backend_name(self.data) == "numpy" else ", backend='cupy'"
+        return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
+
+    # --- conversion ------------------------------------------------------
+    def numpy(self):
+        """A host copy of the data as a numpy array (works on every backend)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only one-element tensors convert to a Python number, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self):
+        """A new leaf tensor sharing ``.data``, cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag=True):
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = flag
+        return self
+
+    # --- autodiff ----------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        Args:
+            grad: d(loss)/d(self), same shape as self; optional for a one-element tensor.
+            retain_graph: keep the graph so backward can run through it again.
+            create_graph: record the backward pass so gradients can be differentiated.
+            inputs: optional list of tensors; accumulate only into these (others untouched,
+                and gradients nobody needs are not computed).
+        """
+        run_backward([self], [grad], inputs, retain_graph or create_graph,
+                     create_graph, accumulate=True)
+
+    # --- operators (defined in npgan.ops) ------------------------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    def sum(self, axis=None, keepdims=False):
+        """Sum over ``axis`` (all axes when None)."""
+        return ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        """Mean over ``axis`` (all axes when None)."""
+        return ops.mean(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        """The same data viewed with a new shape (``-1`` allowed once)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape)
+
+    def transpose(self, *axes):
+        """Permute axes (reverse them when none are given)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.transpose(self, axes or None)
+
+    @property
+    def T(self):
+        """The transpose (axes reversed)."""
+        return ops.transpose(self, None)
+
+    def astype(self, dtype):
+        """A copy cast to ``dtype`` (differentiable between float dtypes)."""
+        return ops.astype(self, dtype)
+
+
+class Function:
+    """One differentiable op: ``forward`` on raw arrays, ``backward`` beside it.
+
+    Subclasses implement:
+
+    * ``forward(self, *xs) -> y``: compute the output array from input arrays.
+      Store on ``self`` only what backward needs and the inputs do not give.
+    * ``backward(self, gy, *xs, y)``: given d(loss)/dy, return d(loss)/dx for
+      each input (a tuple for several inputs; None where ``self.needs[i]`` is
+      False). ``xs``, ``y`` and ``gy`` are raw arrays, or Tensors when the
+      backward pass itself is being recorded (``create_graph=True``), so write
+      the rule with operators and :mod:`npgan.ops` helpers.
+
+    ``self.needs`` is a tuple of booleans: which inputs want a gradient.
+    """
+    inputs = None
+    output = None
+    needs = None
+
+    def __call__(self, *inputs):
+        xs = [x.data for x in inputs]
+        if len(xs) > 1:
+            backend.check_same_backend(type(self).__name__, xs)
+        y = self.forward(*xs)
+        if not backend.is_array(y):  # numpy reductions return scalars
+            y = backend.get_array_module(xs[0]).asarray(y)
+        out = Tensor(y)
+        if _grad_enabled[0]:
+            needs = tuple([x.requires_grad for x in inputs])
+            if True in needs:
+                out.requires_grad = True
+                out.creator = self
+                self.inputs = inputs
+                self.needs = needs
+                self.output = weakref.ref(out)
+        return out
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy, *args):
+        raise NotImplementedError
+
+    @property
+    def name(self):
+        """The op's name, for error messages and graph pictures."""
+        return type(self).__name__
+
+
+class FreedGraphError(RuntimeError):
+    """Backward through a graph whose buffers were freed by an earlier backward."""
+
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every function that uses its output.
+
+    Iterative depth-first search with an explicit stack (no recursion limit).
+    """
+    order, visited = [], set()
+    stack = [(r.creator, False) for r in roots if r.creator is not None]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        if fn.inputs is None:
+            raise FreedGraphError(
+                f"backward through the graph a second time ({fn.name} has already been "
+                f"freed): call backward(retain_graph=True) the first time if you need "
+                f"to backpropagate through the same graph again")
+        stack.append((fn, True))
+        for x in fn.inputs:
+            if x.creator is not None and id(x.creator) not in visited:
+                stack.append((x.creator, False))
+    order.reverse()  # outputs first
+    return order
+
+
+def _functions_leading_to(order, targets):
+    """The set of ids of functions in ``order`` from which some target is reachable."""
+    target_ids = {id(t) for t in targets}
+    leads = set()
+    for fn in reversed(order):  # inputs-first, so a function's inputs are decided first
+        for x in fn.inputs:
+            if id(x) in target_ids or (x.creator is not None and id(x.creator) in leads):
+                leads.add(id(fn))
+                break
+    return leads
+
+
+def _initial_grad(root, grad, create_graph):
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for a one-element "
+                f"output, but this output has shape {root.shape}; pass grad= (an "
+                f"array or Tensor of that shape), or reduce it first (e.g. .sum())")
+        g = backend.get_array_module(root.data).ones_like(root.data)
+    else:
+        g = grad.data if isinstance(grad, Tensor) else backend.asarray(grad, dtype=root.dtype)
+        if g.shape != root.shape:
+            raise ValueError(
+                f"backward: grad has shape {g.shape} but the output has shape {root.shape}")
+    return Tensor(g) if create_graph else g
+
+
+def _dead_ref():
+    """Stands in for the weak reference of a freed function's output."""
+    return None
+
+
+def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumulate):
+    """The engine behind ``Tensor.backward`` and :func:`grad`.
+
+    Returns a dict ``{tensor: gradient}`` holding, among others, the gradients
+    of ``inputs`` (when given). With ``accumulate=True`` leaf gradients are also
+    added into ``.grad``.
+    """
+    for r in roots:
+        if not r.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad and has no graph; did you "
+                "compute it under no_grad(), from detached tensors, or from tensors "
+                "created without requires_grad=True?")
+    order = _topological_order(roots)
+    leads = None if inputs is None else _functions_leading_to(order, inputs)
+    wanted = None if inputs is None else {id(t) for t in inputs}
+
+    # Running gradients, keyed by the Tensor itself: holding the key keeps a
+    # pending tensor alive after the function that consumed it is freed.
+    grads = {}
+    for r, g in zip(roots, root_grads):
+        g = _initial_grad(r, g, create_graph)
+        grads[r] = grads[r] + g if r in grads else g
+
+    hook = _trace_hook[0]
+    with (enable_grad() if create_graph else no_grad()):
+        for fn in order:
+            if leads is not None and id(fn) not in leads:
+                continue
+            out = fn.output()
+            if out is None:
+                continue
+            # a wanted intermediate tensor keeps its gradient for the caller
+            gy = grads.get(out) if wanted is not None and id(out) in wanted else grads.pop(out, None)
+            if gy is None:
+                continue
+            if leads is None:
+                needs = tuple([x.requires_grad for x in fn.inputs])
+            else:
+                needs = tuple([x.requires_grad and (id(x) in wanted or (
+                    x.creator is not None and id(x.creator) in leads)) for x in fn.inputs])
+            fn.needs = needs
+            if create_graph:
+                gxs = fn.backward(gy, *fn.inputs, out)
+            else:
+                gxs = fn.backward(gy, *[x.data for x in fn.inputs], out.data)
+            if len(fn.inputs) == 1:
+                gxs = (gxs,)
+            if hook is not None:
+                hook(fn, gy, gxs)
+            for x, gx, need in zip(fn.inputs, gxs, needs):
+                if not need or gx is None:
+                    continue
+                if gx.shape != x.shape:
+                    raise RuntimeError(
+                        f"{fn.name}.backward returned a gradient of shape {gx.shape} "
+                        f"for an input of shape {x.shape} (a bug in that op)")
+                grads[x] = grads[x] + gx if x in grads else gx
+            if not retain_graph:
+                fn.inputs = None  # frees the saved activations
+                fn.needs = None
+                fn.output = _dead_ref
+
+    if accumulate:
+        for x, g in grads.items():
+            if not x.requires_grad:
+                continue
+            if x.creator is not None and (wanted is None or id(x) not in wanted):
+                continue  # non-leaf tensors keep no .grad (as in PyTorch)
+            if x.grad is None:
+                x.grad = g if isinstance(g, Tensor) else Tensor(g)
+            elif create_graph:
+                x.grad = x.grad + g
+            else:  # out of place: gradient arrays may be shared between inputs
+                x.grad = Tensor(x.grad.data + g)
+    return grads
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
+         allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, as a tuple of Tensors.
+
+    ``.grad`` attributes are not touched. With ``create_graph=True`` the
+    returned gradients are part of a graph and can be differentiated again::
+
+        g, = npgan.grad(D(x_hat).sum(), [x_hat], create_graph=True)
+        penalty = ((g.norm(axis=1) - 1) ** 2).mean()   # WGAN-GP
+
+    Args:
+        outputs: a Tensor or a list of Tensors.
+        inputs: a Tensor or a list of Tensors (leaves or intermediate results).
+        grad_outputs: d(loss)/d(output) for each output (None: ones, scalars only).
+        create_graph: record the backward pass (for higher-order derivatives).
+        retain_graph: keep the graph for another backward (default: create_graph).
+        allow_unused: return None for an input the outputs do not depend on
+            instead of raising; without it such an input is an error.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or backend.is_array(grad_outputs):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"grad: {len(grad_outputs)} grad_outputs given for {len(outputs)} outputs")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError(
+                f"grad: input {i} does not require grad; create it with "
+                f"requires_grad=True (or call .requires_grad_()) before the forward pass")
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph,
+                         accumulate=False)
+    result = []
+    for i, x in enumerate(inputs):
+        g = grads.get(x)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {x.shape}) was not used to compute the "
+                    f"outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else Tensor(g))
+    return tuple(result)
+
+
+from npgan import ops  # noqa: E402  (ops needs Tensor and Function defined above)

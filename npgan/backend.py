@@ -1,0 +1,274 @@
+"""The array-module shim: the one place in npgan that names numpy or cupy.
+
+Everything else asks this module for ``xp``, the array module of the current
+backend (``numpy`` on the CPU, ``cupy`` on an NVIDIA GPU), and calls
+``xp.exp``, ``xp.where``, ... on it, never ``numpy.exp`` directly.
+
+Choose the backend by name, once, before creating tensors::
+
+    npgan.set_backend("cupy")        # or the environment: NPGAN_BACKEND=cupy
+
+Asking for CuPy where it is not installed, or where no GPU is visible, raises
+:class:`BackendUnavailableError` saying what is missing; npgan never falls
+back to the CPU silently.
+
+This module also owns the default floating dtype and the seeded random
+generator, because both are tied to the array module that creates arrays.
+"""
+import os
+
+import numpy
+
+try:  # CuPy is optional; ``cupy is None`` is the sentinel for "not installed".
+    import cupy
+except ImportError:  # pragma: no cover - depends on the machine
+    cupy = None
+except Exception as exc:  # a broken CUDA install: remember why, report on use
+    cupy = None
+    _CUPY_IMPORT_ERROR = exc
+else:
+    _CUPY_IMPORT_ERROR = None
+
+BACKENDS = ("numpy", "cupy")
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+
+CUPY_INSTALL_HINT = (
+    "install the CUDA extra with `pip install 'npgan[cuda]'` (a CuPy wheel "
+    "such as cupy-cuda12x matching your CUDA driver) on a machine with an "
+    "NVIDIA GPU, or use --backend numpy")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run on this machine (not a silent fallback)."""
+
+
+_state = {"name": "numpy", "xp": numpy, "dtype": float32, "rng": None}
+
+
+def _check_cupy_usable():
+    """Raise BackendUnavailableError unless CuPy is importable and sees a GPU."""
+    if cupy is None:
+        why = "CuPy is not installed"
+        if _CUPY_IMPORT_ERROR is not None:
+            why = f"CuPy failed to import ({_CUPY_IMPORT_ERROR})"
+        raise BackendUnavailableError(
+            f"backend 'cupy' requested but {why}: {CUPY_INSTALL_HINT}.")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # no driver, no device, broken runtime
+        raise BackendUnavailableError(
+            f"backend 'cupy' requested but CUDA is not usable on this machine "
+            f"({type(exc).__name__}: {exc}); run on a machine with an NVIDIA GPU "
+            f"and driver, or use --backend numpy.") from exc
+    if count < 1:
+        raise BackendUnavailableError(
+            "backend 'cupy' requested but no NVIDIA GPU is visible "
+            "(cupy.cuda.runtime.getDeviceCount() == 0); use --backend numpy.")
+
+
+def cupy_available():
+    """True when the 'cupy' backend can run here (CuPy installed and a GPU seen)."""
+    try:
+        _check_cupy_usable()
+    except BackendUnavailableError:
+        return False
+    return True
+
+
+def available_backends():
+    """Names of the backends that can run on this machine, e.g. ``['numpy']``."""
+    return ["numpy"] + (["cupy"] if cupy_available() else [])
+
+
+def set_backend(name):
+    """Make ``name`` ("numpy" or "cupy") the backend new tensors are created on.
+
+    Raises ValueError for an unknown name and BackendUnavailableError when the
+    backend cannot run here. Re-seeds nothing: call :func:`manual_seed` after.
+    """
+    if name not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    if name == "cupy":
+        _check_cupy_usable()
+        _state["xp"] = cupy
+    else:
+        _state["xp"] = numpy
+    if _state["name"] != name:
+        _state["rng"] = None
+    _state["name"] = name
+
+
+def get_backend():
+    """The name of the current backend, "numpy" or "cupy"."""
+    return _state["name"]
+
+
+def get_xp():
+    """The array module of the current backend (numpy or cupy)."""
+    return _state["xp"]
+
+
+def get_array_module(array):
+    """The array module (numpy or cupy) that owns ``array``."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return numpy
+
+
+def backend_name(array):
+    """'numpy' or 'cupy' for an array, 'python' for anything else."""
+    if isinstance(array, numpy.ndarray):
+        return "numpy"
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return "cupy"
+    return type(array).__name__
+
+
+def is_array(obj):
+    """True for a numpy or cupy ndarray."""
+    return isinstance(obj, numpy.ndarray) or (
+        cupy is not None and isinstance(obj, cupy.ndarray))
+
+
+def check_same_backend(op_name, arrays):
+    """Raise TypeError when ``arrays`` mix numpy and cupy arrays in one op."""
+    first = type(arrays[0])
+    for a in arrays[1:]:
+        if type(a) is not first and get_array_module(a) is not get_array_module(arrays[0]):
+            raise TypeError(
+                f"{op_name}: cannot mix a {backend_name(arrays[0])} array and a "
+                f"{backend_name(a)} array in one op; create every tensor on one "
+                f"backend (npgan.set_backend) or move it with npgan.tensor(t.numpy())")
+
+
+def asarray(data, dtype=None):
+    """``data`` as an array of the current backend (copying host data to a GPU)."""
+    return _state["xp"].asarray(data, dtype=dtype)
+
+
+def to_numpy(array):
+    """A host (numpy) copy of a numpy or cupy array."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy.asnumpy(array)
+    return numpy.array(array, copy=True)
+
+
+def synchronize():
+    """Wait for queued GPU work to finish (a no-op on the CPU); call before timing."""
+    if _state["name"] == "cupy":
+        cupy.cuda.get_current_stream().synchronize()
+
+
+# --- dtypes -----------------------------------------------------------------
+
+def dtype(name):
+    """A dtype object for a name or type ('float32', numpy.float64, ...)."""
+    return numpy.dtype(name)
+
+
+def set_default_dtype(dtype):
+    """Set the floating dtype of new tensors and parameters: float32 (default) or float64."""
+    d = numpy.dtype(dtype)
+    if d not in (float32, float64):
+        raise ValueError(
+            f"set_default_dtype: {d} is not supported; use 'float32' or 'float64'")
+    _state["dtype"] = d
+
+
+def get_default_dtype():
+    """The floating dtype new tensors and parameters get (a numpy dtype)."""
+    return _state["dtype"]
+
+
+def is_floating(dtype):
+    """True for a floating dtype."""
+    return numpy.issubdtype(dtype, numpy.floating)
+
+
+def result_float_dtype(data):
+    """The dtype ``npgan.tensor`` gives ``data`` when no dtype is asked for.
+
+    Arrays keep their dtype (as ``torch.tensor`` does); Python floats and lists
+    of floats get the default dtype instead of numpy's float64.
+    """
+    if is_array(data):
+        return data.dtype
+    kind = numpy.asarray(data).dtype
+    if numpy.issubdtype(kind, numpy.floating):
+        return _state["dtype"]
+    return kind
+
+
+# --- the seeded random generator ---------------------------------------------
+
+class Generator:
+    """A seeded random generator on one backend, with one API for both.
+
+    numpy uses ``numpy.random.Generator(PCG64)``; cupy uses
+    ``cupy.random.RandomState``. Samples are drawn directly in the asked
+    dtype, so float32 models never see float64 noise.
+    """
+
+    def __init__(self, seed, name):
+        self.name = name
+        self.seed = seed
+        if name == "cupy":
+            self._gen = cupy.random.RandomState(seed)
+        else:
+            self._gen = numpy.random.Generator(numpy.random.PCG64(seed))
+
+    def random(self, shape, dtype):
+        """Uniform samples in [0, 1)."""
+        if self.name == "cupy":
+            return self._gen.random_sample(size=shape, dtype=dtype)
+        return self._gen.random(size=shape, dtype=dtype)
+
+    def standard_normal(self, shape, dtype):
+        """Samples of N(0, 1)."""
+        return self._gen.standard_normal(size=shape, dtype=dtype)
+
+    def integers(self, low, high, shape):
+        """Integers in [low, high)."""
+        if self.name == "cupy":
+            return self._gen.randint(low, high, size=shape)
+        return self._gen.integers(low, high, size=shape)
+
+    def permutation(self, n):
+        """A random permutation of range(n)."""
+        return self._gen.permutation(n)
+
+    def get_state(self):
+        """The generator state as a dict (numpy only), for checkpoints."""
+        if self.name == "cupy":
+            raise NotImplementedError(
+                "saving the cupy generator state is not supported; "
+                "checkpoint on the numpy backend for exact resumes")
+        return self._gen.bit_generator.state
+
+    def set_state(self, state):
+        """Restore a state returned by :meth:`get_state`."""
+        if self.name == "cupy":
+            raise NotImplementedError("restoring the cupy generator state is not supported")
+        self._gen.bit_generator.state = state
+
+
+def manual_seed(seed):
+    """Seed npgan's random generator on the current backend (noise, init, dropout)."""
+    if not isinstance(seed, (int, numpy.integer)) or seed < 0:
+        raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
+    _state["rng"] = Generator(int(seed), _state["name"])
+    return _state["rng"]
+
+
+def get_rng():
+    """The current backend's generator (seeded with 0 on first use if never seeded)."""
+    if _state["rng"] is None:
+        manual_seed(0)
+    return _state["rng"]
+
+
+# The environment variable picks the starting backend, loudly if it cannot run.
+if os.environ.get("NPGAN_BACKEND"):
+    set_backend(os.environ["NPGAN_BACKEND"].strip().lower())

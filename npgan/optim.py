@@ -1,0 +1,172 @@
+"""Optimizers with PyTorch's update rules: SGD, Adam and RMSprop.
+
+Each updates ``p.data`` in place from ``p.grad`` (parameters without a
+gradient are skipped, as in PyTorch). Hyperparameters are plain attributes
+(``opt.lr = 1e-4`` takes effect at the next step) and Python floats, so a
+float32 model's parameters and optimizer state stay float32.
+
+With g the gradient and t the number of step() calls so far (1 on the first):
+
+SGD:      b = g (t = 1), b = mu b + g (t > 1);      p -= lr b      (b = g when mu = 0)
+Adam:     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+          p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+RMSprop:  v = a v + (1 - a) g^2;   p -= lr g / (sqrt(v) + eps)
+"""
+import math
+
+from npgan import backend
+
+
+class Optimizer:
+    """Base class: the parameter list, per-parameter state arrays and the step count."""
+
+    hyper_names = ()  # hyperparameters, saved by state_dict
+    state_names = ()  # per-parameter state arrays, created on the first update
+
+    def __init__(self, params):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not getattr(p, "requires_grad", False):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} does not require grad "
+                    f"(pass model.parameters(), or tensors made with requires_grad=True)")
+        self.steps = 0
+        self.state = [dict.fromkeys(self.state_names) for _ in self.params]
+
+    def _check(self, ok, name, value, rule):
+        if not ok:
+            raise ValueError(f"{type(self).__name__}: {name} must be {rule}, got {value!r}")
+
+    def zero_grad(self):
+        """Clear ``.grad`` of every parameter (set it to None)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        """Apply one update to every parameter that has a gradient."""
+        self.steps += 1
+        for p, st in zip(self.params, self.state):
+            if p.grad is not None:
+                self.update(p.data, p.grad.data, st)
+
+    def update(self, p, g, state):
+        """Update array ``p`` in place from gradient ``g`` and this parameter's ``state``."""
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Hyperparameters, step count and state arrays (host numpy copies)."""
+        return {
+            "type": type(self).__name__,
+            "hyper": {n: getattr(self, n) for n in self.hyper_names},
+            "steps": self.steps,
+            "state": [{n: (None if a is None else backend.to_numpy(a)) for n, a in st.items()}
+                      for st in self.state],
+        }
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned; a mismatch is a ValueError and changes nothing."""
+        name = type(self).__name__
+        if state.get("type") != name:
+            raise ValueError(f"{name}.load_state_dict: the state is from a {state.get('type')} optimizer")
+        if len(state["state"]) != len(self.params):
+            raise ValueError(
+                f"{name}.load_state_dict: the state holds {len(state['state'])} parameters, "
+                f"this optimizer has {len(self.params)}")
+        for i, (p, st) in enumerate(zip(self.params, state["state"])):
+            if set(st) != set(self.state_names):
+                raise ValueError(
+                    f"{name}.load_state_dict: parameter {i} has state {sorted(st)}, "
+                    f"expected {sorted(self.state_names)}")
+            for n, a in st.items():
+                if a is not None and tuple(a.shape) != p.shape:
+                    raise ValueError(
+                        f"{name}.load_state_dict: state {n!r} of parameter {i} has shape "
+                        f"{tuple(a.shape)}, the parameter has shape {p.shape}")
+        for n in self.hyper_names:
+            setattr(self, n, state["hyper"][n])
+        self.steps = int(state["steps"])
+        self.state = [{n: (None if a is None else backend.asarray(a, dtype=p.dtype).copy())
+                       for n, a in st.items()} for p, st in zip(self.params, state["state"])]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (PyTorch's rule, no dampening)."""
+
+    hyper_names = ("lr", "momentum")
+    state_names = ("momentum_buffer",)
+
+    def __init__(self, params, lr, momentum=0.0):
+        super().__init__(params)
+        self._check(lr >= 0, "lr", lr, ">= 0")
+        self._check(momentum >= 0, "momentum", momentum, ">= 0")
+        self.lr, self.momentum = lr, momentum
+
+    def update(self, p, g, state):
+        if self.momentum != 0:
+            buf = state["momentum_buffer"]
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= self.momentum
+                buf += g
+            g = buf
+        p -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015): bias-corrected moments, eps added to sqrt(v_hat) as in PyTorch."""
+
+    hyper_names = ("lr", "betas", "eps")
+    state_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params)
+        betas = tuple(betas)
+        self._check(lr >= 0, "lr", lr, ">= 0")
+        self._check(len(betas) == 2 and all(0 <= b < 1 for b in betas), "betas", betas,
+                    "two numbers in [0, 1)")
+        self._check(eps >= 0, "eps", eps, ">= 0")
+        self.lr, self.betas, self.eps = lr, betas, eps
+
+    def update(self, p, g, state):
+        b1, b2 = self.betas
+        xp = backend.get_array_module(p)
+        if state["exp_avg"] is None:
+            state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p), xp.zeros_like(p)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        t = self.steps
+        denom = xp.sqrt(v)
+        denom /= math.sqrt(1 - b2 ** t)
+        denom += self.eps
+        p -= (self.lr / (1 - b1 ** t)) * (m / denom)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, lecture 6e) as PyTorch's default: no momentum, not centred."""
+
+    hyper_names = ("lr", "alpha", "eps")
+    state_names = ("square_avg",)
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8):
+        super().__init__(params)
+        self._check(lr >= 0, "lr", lr, ">= 0")
+        self._check(0 <= alpha <= 1, "alpha", alpha, "in [0, 1]")
+        self._check(eps >= 0, "eps", eps, ">= 0")
+        self.lr, self.alpha, self.eps = lr, alpha, eps
+
+    def update(self, p, g, state):
+        xp = backend.get_array_module(p)
+        if state["square_avg"] is None:
+            state["square_avg"] = xp.zeros_like(p)
+        v = state["square_avg"]
+        v *= self.alpha
+        v += (1 - self.alpha) * (g * g)
+        denom = xp.sqrt(v)
+        denom += self.eps
+        p -= self.lr * (g / denom)
