@@ -1,0 +1,38 @@
+"""Shared fixtures: one test body runs on every backend; CuPy skips with its reason where absent."""
+import pytest
+
+import npgan
+from npgan import backend
+
+
+def _cupy_skip_reason():
+    try:
+        backend._check_cupy_usable()
+    except backend.BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def backend_name(request):
+    """Run the test on each backend; the cupy case skips, saying why, without CuPy and a GPU."""
+    name = request.param
+    if name == "cupy":
+        reason = _cupy_skip_reason()
+        if reason:
+            pytest.skip(reason)
+    previous = backend.get_backend()
+    backend.set_backend(name)
+    npgan.manual_seed(0)
+    yield name
+    backend.set_backend(previous)
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """Every test starts seeded, in float32, with gradients enabled, and leaves it so."""
+    dtype = backend.get_default_dtype()
+    npgan.manual_seed(0)
+    yield
+    backend.set_default_dtype(dtype)
+    npgan.autograd._grad_enabled[0] = True
