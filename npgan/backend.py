@@ -19,6 +19,7 @@ import os
 
 import numpy
 
+_CUPY_IMPORT_ERROR = None  # set below when importing CuPy fails other than by absence
 try:  # CuPy is optional; ``cupy is None`` is the sentinel for "not installed".
     import cupy
 except ImportError:  # pragma: no cover - depends on the machine
@@ -26,8 +27,6 @@ except ImportError:  # pragma: no cover - depends on the machine
 except Exception as exc:  # a broken CUDA install: remember why, report on use
     cupy = None
     _CUPY_IMPORT_ERROR = exc
-else:
-    _CUPY_IMPORT_ERROR = None
 
 BACKENDS = ("numpy", "cupy")
 float32 = numpy.dtype("float32")
