@@ -5,7 +5,8 @@ gradient are skipped, as in PyTorch). Hyperparameters are plain attributes
 (``opt.lr = 1e-4`` takes effect at the next step) and Python floats, so a
 float32 model's parameters and optimizer state stay float32.
 
-With g the gradient and t the number of step() calls so far (1 on the first):
+With g the gradient and t the number of updates this parameter has had (1 on the first;
+a step() where the parameter has no gradient does not count, as in PyTorch):
 
 SGD:      b = g (t = 1), b = mu b + g (t > 1);      p -= lr b      (b = g when mu = 0)
 Adam:     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
@@ -15,6 +16,7 @@ RMSprop:  v = a v + (1 - a) g^2;   p -= lr g / (sqrt(v) + eps)
 import math
 
 from npgan import backend
+from npgan.autograd import Tensor
 
 
 class Optimizer:
@@ -24,6 +26,10 @@ class Optimizer:
     state_names = ()  # per-parameter state arrays, created on the first update
 
     def __init__(self, params):
+        if isinstance(params, Tensor):  # list(tensor) would silently give its rows
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of tensors, got a single "
+                f"Tensor; pass [tensor] or model.parameters()")
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -32,8 +38,19 @@ class Optimizer:
                 raise ValueError(
                     f"{type(self).__name__}: parameter {i} does not require grad "
                     f"(pass model.parameters(), or tensors made with requires_grad=True)")
-        self.steps = 0
-        self.state = [dict.fromkeys(self.state_names) for _ in self.params]
+            if not getattr(p, "is_leaf", True):  # non-leaf tensors never get a .grad
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} is not a leaf tensor (it was "
+                    f"computed from other tensors), so it never receives a gradient; "
+                    f"optimize the leaf tensors it was computed from")
+        self.steps = 0  # step() calls
+        self.state = [self._fresh_state() for _ in self.params]
+
+    def _fresh_state(self):
+        """A parameter's state before its first update: its update count and empty arrays."""
+        state = {"step": 0}
+        state.update(dict.fromkeys(self.state_names))
+        return state
 
     def _check(self, ok, name, value, rule):
         if not ok:
@@ -49,6 +66,7 @@ class Optimizer:
         self.steps += 1
         for p, st in zip(self.params, self.state):
             if p.grad is not None:
+                st["step"] += 1
                 self.update(p.data, p.grad.data, st)
 
     def update(self, p, g, state):
@@ -61,7 +79,7 @@ class Optimizer:
             "type": type(self).__name__,
             "hyper": {n: getattr(self, n) for n in self.hyper_names},
             "steps": self.steps,
-            "state": [{n: (None if a is None else backend.to_numpy(a)) for n, a in st.items()}
+            "state": [{n: (backend.to_numpy(a) if backend.is_array(a) else a) for n, a in st.items()}
                       for st in self.state],
         }
 
@@ -75,19 +93,20 @@ class Optimizer:
                 f"{name}.load_state_dict: the state holds {len(state['state'])} parameters, "
                 f"this optimizer has {len(self.params)}")
         for i, (p, st) in enumerate(zip(self.params, state["state"])):
-            if set(st) != set(self.state_names):
+            if set(st) != set(self._fresh_state()):
                 raise ValueError(
                     f"{name}.load_state_dict: parameter {i} has state {sorted(st)}, "
-                    f"expected {sorted(self.state_names)}")
+                    f"expected {sorted(self._fresh_state())}")
             for n, a in st.items():
-                if a is not None and tuple(a.shape) != p.shape:
+                if n != "step" and a is not None and tuple(a.shape) != p.shape:
                     raise ValueError(
                         f"{name}.load_state_dict: state {n!r} of parameter {i} has shape "
                         f"{tuple(a.shape)}, the parameter has shape {p.shape}")
         for n in self.hyper_names:
             setattr(self, n, state["hyper"][n])
         self.steps = int(state["steps"])
-        self.state = [{n: (None if a is None else backend.asarray(a, dtype=p.dtype).copy())
+        self.state = [{n: (int(a) if n == "step" else None if a is None
+                           else backend.asarray(a, dtype=p.dtype).copy())
                        for n, a in st.items()} for p, st in zip(self.params, state["state"])]
 
 
@@ -140,7 +159,7 @@ class Adam(Optimizer):
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
-        t = self.steps
+        t = state["step"]
         denom = xp.sqrt(v)
         denom /= math.sqrt(1 - b2 ** t)
         denom += self.eps
