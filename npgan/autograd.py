@@ -76,7 +76,9 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, name=None):
         if not backend.is_array(data):
-            data = backend.asarray(data, dtype=backend.result_float_dtype(data))
+            # a numpy scalar (what 0-d numpy arithmetic returns) keeps its dtype
+            dtype = data.dtype if hasattr(data, "dtype") else backend.result_float_dtype(data)
+            data = backend.asarray(data, dtype=dtype)
         if requires_grad and not backend.is_floating(data.dtype):
             raise TypeError(
                 f"only floating tensors can require gradients, got dtype {data.dtype}")

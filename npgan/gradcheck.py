@@ -66,6 +66,7 @@ def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
         ga = xp.zeros_like(x.data) if ga is None else ga.data
         original = x.data.copy()
         if mode == "element":
+            x.data = original.copy()  # C-contiguous and writable even if the input was not
             flat = x.data.reshape(-1)  # a view: writes perturb x in place
             numeric = xp.zeros(x.size, dtype=backend.float64)
             for k in range(x.size):

@@ -32,9 +32,11 @@ def as_tensor(x, like):
         return x
     if isinstance(x, numbers.Number):
         xp = backend.get_array_module(like.data)
-        return Tensor(xp.asarray(x, dtype=like.dtype))
-    if backend.is_array(x):
-        return Tensor(x)
+        # pin a float tensor's dtype; never cast 0.5 to an integer tensor's dtype (0)
+        dtype = like.dtype if backend.is_floating(like.dtype) else backend.result_float_dtype(x)
+        return Tensor(xp.asarray(x, dtype=dtype))
+    if backend.is_array(x) or (hasattr(x, "dtype") and hasattr(x, "shape")):
+        return Tensor(x)  # an array, or a numpy scalar (0-d comparisons give np.bool_)
     raise TypeError(
         f"cannot combine a Tensor with a {type(x).__name__}; use a number, an array, "
         f"or npgan.tensor(...)")
@@ -215,7 +217,8 @@ def matmul(a, b):
             f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
             f"{a.shape[-1]} (last dim of a) != {k_b} ({'second-to-last' if b.ndim > 1 else 'only'} dim of b)")
     if a.ndim == 1:
-        return reshape(matmul(reshape(a, (1,) + a.shape), b), b.shape[:-2] + b.shape[-1:])
+        out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()  # 1-D @ 1-D: a scalar
+        return reshape(matmul(reshape(a, (1,) + a.shape), b), out_shape)
     if b.ndim == 1:
         return reshape(matmul(a, reshape(b, b.shape + (1,))), a.shape[:-1])
     return MatMul()(a, b)
