@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 
 def tensor(data, requires_grad=False, dtype=None):
-    """A Tensor on the current backend.
+    """A new leaf Tensor on the current backend, holding a copy of ``data`` (as ``torch.tensor``).
 
     Python floats (and lists of them) get the default dtype (float32 unless
     changed with :func:`set_default_dtype`); arrays keep their dtype unless
@@ -25,7 +25,7 @@ def tensor(data, requires_grad=False, dtype=None):
         data = data.data
     if dtype is None:
         dtype = backend.result_float_dtype(data)
-    return Tensor(backend.asarray(data, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(backend.array(data, dtype=dtype), requires_grad=requires_grad)
 
 
 __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",

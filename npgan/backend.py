@@ -147,6 +147,11 @@ def asarray(data, dtype=None):
     return _state["xp"].asarray(data, dtype=dtype)
 
 
+def array(data, dtype=None):
+    """A new array of the current backend holding a copy of ``data``."""
+    return _state["xp"].array(data, dtype=dtype, copy=True)
+
+
 def to_numpy(array):
     """A host (numpy) copy of a numpy or cupy array."""
     if cupy is not None and isinstance(array, cupy.ndarray):
