@@ -11,10 +11,65 @@ One iteration, as in Goodfellow et al. (2014), Algorithm 1:
 
 The discriminator returns logits; losses use the stable softplus forms of
 :mod:`npgan.losses`, and D(x) = sigmoid(logit) is reported as a probability.
+
+Two optional aids, both off by default:
+
+* ``lr_schedule``: a function ``f(t, total)`` of the step t (0-based) and the
+  number of steps of the current :meth:`GANTrainer.train` call, returning a
+  factor for both optimizers' initial learning rates (:func:`linear_decay`).
+* ``g_ema_decay``: keep an exponential moving average of G's parameters,
+  ``avg = beta avg + (1 - beta) theta`` after every G update
+  (:class:`ExponentialMovingAverage`; Yazici et al., 2019, "The Unusual
+  Effectiveness of Averaging in GAN Training"). The averaged generator,
+  ``trainer.g_ema.module``, is the one to sample from at the end: the live
+  G keeps circling the equilibrium, the average sits near its centre.
 """
+import copy
 import time
 
 from npgan import activations, losses
+
+
+def linear_decay(final=0.0):
+    """An ``lr_schedule`` that goes linearly from 1 at the first step to ``final`` at the last."""
+    if not 0 <= final <= 1:
+        raise ValueError(f"linear_decay: final must be in [0, 1], got {final!r}")
+
+    def schedule(t, total):
+        return 1.0 - (1.0 - final) * (t / max(total - 1, 1))
+    return schedule
+
+
+class ExponentialMovingAverage:
+    """An averaged copy of a module: ``avg = beta avg + (1 - beta) theta`` at each :meth:`update`.
+
+    ``self.module`` is a deep copy of ``module`` whose parameters hold the
+    average (use it for sampling; it is never trained). With ``warmup`` the
+    decay at update t (1-based) is ``min(decay, (1 + t) / (10 + t))``, so the
+    average forgets the initial weights quickly in short runs (as TensorFlow's
+    ExponentialMovingAverage with ``num_updates``).
+    """
+
+    def __init__(self, module, decay=0.999, warmup=True):
+        if not 0 <= decay < 1:
+            raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1), got {decay!r}")
+        self.source = module
+        self.module = copy.deepcopy(module)
+        for p in self.module.parameters():
+            p.requires_grad = False
+        self.decay = decay
+        self.warmup = warmup
+        self.updates = 0
+
+    def update(self):
+        """Move the average towards the source module's current parameters."""
+        self.updates += 1
+        beta = self.decay
+        if self.warmup:
+            beta = min(beta, (1 + self.updates) / (10 + self.updates))
+        for avg, p in zip(self.module.parameters(), self.source.parameters()):
+            avg.data *= beta
+            avg.data += (1 - beta) * p.data
 
 
 class GANTrainer:
@@ -28,10 +83,16 @@ class GANTrainer:
         g_loss: "non-saturating" (default) or "minimax".
         d_steps: discriminator steps per generator step (k in the GAN paper).
         batch_size: samples per step for both networks.
+        lr_schedule: optional ``f(t, total) -> factor`` applied to both optimizers'
+            learning rates as they were at construction, before step t of a
+            :meth:`train` call of ``total`` steps.
+        g_ema_decay: optional decay in [0, 1) of an exponential moving average of G's
+            parameters, updated after every G step; the average is ``self.g_ema.module``.
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, sample_real,
-                 sample_noise, g_loss="non-saturating", d_steps=1, batch_size=64):
+                 sample_noise, g_loss="non-saturating", d_steps=1, batch_size=64,
+                 lr_schedule=None, g_ema_decay=None):
         if g_loss not in losses.GENERATOR_LOSSES:
             raise ValueError(
                 f"GANTrainer: g_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, got {g_loss!r}")
@@ -46,6 +107,9 @@ class GANTrainer:
         self.g_loss_fn = losses.GENERATOR_LOSSES[g_loss]
         self.d_steps = d_steps
         self.batch_size = batch_size
+        self.lr_schedule = lr_schedule
+        self.base_lrs = (g_optimizer.lr, d_optimizer.lr)
+        self.g_ema = None if g_ema_decay is None else ExponentialMovingAverage(generator, g_ema_decay)
         self.step_count = 0
         self.history = {"step": [], "d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
 
@@ -75,6 +139,8 @@ class GANTrainer:
         for _ in range(self.d_steps):
             d_loss, real_logits, fake_logits = self.d_step()
         g_loss = self.g_step()
+        if self.g_ema is not None:
+            self.g_ema.update()
         self.step_count += 1
         stats = {
             "step": self.step_count,
@@ -91,10 +157,16 @@ class GANTrainer:
         """Run ``steps`` iterations; every ``log_every`` steps print one progress line.
 
         ``extra_stats()`` may return a dict of more numbers for the line
-        (e.g. the generated mean and std). Returns the history dict.
+        (e.g. the generated mean and std). With an ``lr_schedule``, step t of
+        this call runs at ``schedule(t, steps)`` times the learning rates the
+        optimizers had when the trainer was built. Returns the history dict.
         """
         start = time.perf_counter()
-        for _ in range(steps):
+        for t in range(steps):
+            if self.lr_schedule is not None:
+                factor = self.lr_schedule(t, steps)
+                self.g_optimizer.lr = self.base_lrs[0] * factor
+                self.d_optimizer.lr = self.base_lrs[1] * factor
             stats = self.step()
             if log_every and (stats["step"] % log_every == 0 or stats["step"] == 1):
                 line = (f"step {stats['step']:6d}  d_loss {stats['d_loss']:.4f}  "

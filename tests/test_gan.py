@@ -1,0 +1,87 @@
+"""GANTrainer's optional aids: the learning-rate schedule and the moving average of G's weights."""
+import numpy as np
+import pytest
+
+import npgan
+from npgan import nn, optim
+from npgan import random as nprandom
+from npgan.gan import ExponentialMovingAverage, GANTrainer, linear_decay
+
+
+def make_trainer(**kwargs):
+    G = nn.Sequential(nn.Linear(1, 8), nn.ELU(), nn.Linear(8, 1))
+    D = nn.Sequential(nn.Linear(1, 8), nn.ELU(), nn.Linear(8, 1))
+    return GANTrainer(G, D, optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=4e-3),
+                      sample_real=lambda n: nprandom.normal(4.0, 1.25, (n, 1)),
+                      sample_noise=lambda n: nprandom.rand(n, 1), batch_size=16, **kwargs)
+
+
+def params(module):
+    return [p.numpy() for p in module.parameters()]
+
+
+def test_linear_decay_goes_from_one_to_final():
+    s = linear_decay(0.1)
+    assert s(0, 11) == pytest.approx(1.0)
+    assert s(5, 11) == pytest.approx(0.55)
+    assert s(10, 11) == pytest.approx(0.1)
+    assert linear_decay()(0, 1) == 1.0  # a one-step run keeps the initial rate
+    with pytest.raises(ValueError, match="final"):
+        linear_decay(1.5)
+
+
+def test_ema_without_warmup_is_the_exponential_average():
+    model = nn.Linear(2, 3)
+    ema = ExponentialMovingAverage(model, decay=0.9, warmup=False)
+    start = params(model)
+    assert all(not p.requires_grad for p in ema.module.parameters())
+    for p in model.parameters():
+        p.data += 1.0
+    ema.update()
+    for avg, s0 in zip(params(ema.module), start):
+        np.testing.assert_allclose(avg, s0 + 0.1, rtol=1e-6, atol=1e-6)
+    # the average is a separate copy: changing the source again does not alias it
+    for p in model.parameters():
+        p.data += 1.0
+    for avg, s0 in zip(params(ema.module), start):
+        np.testing.assert_allclose(avg, s0 + 0.1, rtol=1e-6, atol=1e-6)
+
+
+def test_ema_warmup_forgets_the_start_quickly():
+    model = nn.Linear(1, 1)
+    ema = ExponentialMovingAverage(model, decay=0.999)
+    start = params(model)
+    for p in model.parameters():
+        p.data += 1.0
+    ema.update()  # beta = min(0.999, 2 / 11)
+    for avg, s0 in zip(params(ema.module), start):
+        np.testing.assert_allclose(avg, s0 + 9 / 11, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="decay"):
+        ExponentialMovingAverage(model, decay=1.0)
+
+
+def test_trainer_defaults_are_unchanged():
+    trainer = make_trainer()
+    assert trainer.g_ema is None and trainer.lr_schedule is None
+    trainer.train(3)
+    assert trainer.g_optimizer.lr == 1e-3 and trainer.d_optimizer.lr == 4e-3
+
+
+def test_trainer_schedule_scales_both_initial_rates():
+    seen = []
+    trainer = make_trainer(lr_schedule=lambda t, total: (seen.append((t, total)), 0.5 ** t)[1])
+    trainer.train(4)
+    assert seen == [(0, 4), (1, 4), (2, 4), (3, 4)]
+    assert trainer.g_optimizer.lr == pytest.approx(1e-3 / 8)
+    assert trainer.d_optimizer.lr == pytest.approx(4e-3 / 8)
+
+
+def test_trainer_keeps_an_average_generator():
+    npgan.manual_seed(3)
+    trainer = make_trainer(g_ema_decay=0.5)
+    trainer.train(5)
+    assert trainer.g_ema.updates == 5
+    live, avg = params(trainer.G), params(trainer.g_ema.module)
+    assert any(not np.array_equal(a, b) for a, b in zip(live, avg))
+    out = trainer.g_ema.module(nprandom.rand(4, 1))
+    assert out.shape == (4, 1) and not out.requires_grad
