@@ -15,6 +15,17 @@ def _stable_sigmoid(xp, x):
     return xp.where(x >= 0, r, e * r)
 
 
+def sigmoid_pair(x):
+    """(sigmoid(x), sigmoid(-x)) of an array, sharing one exp: with e = exp(-|x|), r = 1/(1+e),
+    they are (r, e r) where x >= 0 and (e r, r) elsewhere. Each is accurate, even near 0."""
+    xp = backend.get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    r = 1 / (1 + e)
+    er = e * r
+    nonneg = x >= 0
+    return xp.where(nonneg, r, er), xp.where(nonneg, er, r)
+
+
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x);  dx = gy y (1 - y)."""
 
