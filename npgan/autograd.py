@@ -277,9 +277,11 @@ class Function:
         return out
 
     def forward(self, *xs):
+        """The output array, computed from the input arrays ``xs``."""
         raise NotImplementedError
 
     def backward(self, gy, *args):
+        """d(loss)/d(input) for each input, given ``gy`` = d(loss)/d(output); args = (*xs, y)."""
         raise NotImplementedError
 
     @property

@@ -48,6 +48,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def forward(self, *args):
+        """The module's computation; subclasses define it, and ``module(x)`` calls it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
