@@ -232,6 +232,13 @@ class Tensor:
         return ops.astype(self, dtype)
 
 
+def _wrap(array):
+    """A new leaf Tensor around an array the engine just computed (skips __init__'s checks)."""
+    t = object.__new__(Tensor)
+    t.data, t.grad, t.requires_grad, t.creator, t.name = array, None, False, None, None
+    return t
+
+
 class Function:
     """One differentiable op: ``forward`` on raw arrays, ``backward`` beside it.
 
@@ -253,12 +260,12 @@ class Function:
 
     def __call__(self, *inputs):
         xs = [x.data for x in inputs]
-        if len(xs) > 1:
+        if len(xs) > 1 and backend.mixing_possible():
             backend.check_same_backend(type(self).__name__, xs)
         y = self.forward(*xs)
-        if not backend.is_array(y):  # numpy reductions return scalars
+        if type(y) is not type(xs[0]):  # numpy gives scalars for 0-d results: wrap them
             y = backend.get_array_module(xs[0]).asarray(y)
-        out = Tensor(y)
+        out = _wrap(y)
         if _grad_enabled[0]:
             needs = tuple([x.requires_grad for x in inputs])
             if True in needs:
@@ -270,9 +277,11 @@ class Function:
         return out
 
     def forward(self, *xs):
+        """The output array, computed from the input arrays ``xs``."""
         raise NotImplementedError
 
     def backward(self, gy, *args):
+        """d(loss)/d(input) for each input, given ``gy`` = d(loss)/d(output); args = (*xs, y)."""
         raise NotImplementedError
 
     @property
@@ -288,41 +297,52 @@ class FreedGraphError(RuntimeError):
 def _topological_order(roots):
     """Functions reachable from ``roots``, each after every function that uses its output.
 
-    Iterative depth-first search with an explicit stack (no recursion limit).
+    Iterative depth-first search with an explicit stack (no recursion limit):
+    a function is appended once all its inputs' creators are, then the list
+    is reversed so the walk starts at the outputs.
     """
     order, visited = [], set()
-    stack = [(r.creator, False) for r in roots if r.creator is not None]
-    while stack:
-        fn, expanded = stack.pop()
-        if expanded:
-            order.append(fn)
+    for root in roots:
+        fn = root.creator
+        if fn is None or fn in visited:
             continue
-        if id(fn) in visited:
-            continue
-        visited.add(id(fn))
-        if fn.inputs is None:
-            raise FreedGraphError(
-                f"backward through the graph a second time ({fn.name} has already been "
-                f"freed): call backward(retain_graph=True) the first time if you need "
-                f"to backpropagate through the same graph again")
-        stack.append((fn, True))
-        for x in fn.inputs:
-            if x.creator is not None and id(x.creator) not in visited:
-                stack.append((x.creator, False))
+        visited.add(fn)
+        stack = [(fn, iter(_inputs_of(fn)))]
+        while stack:
+            fn, pending = stack[-1]
+            for x in pending:
+                creator = x.creator
+                if creator is not None and creator not in visited:
+                    visited.add(creator)
+                    stack.append((creator, iter(_inputs_of(creator))))
+                    break
+            else:
+                stack.pop()
+                order.append(fn)
     order.reverse()  # outputs first
     return order
 
 
-def _functions_leading_to(order, targets):
-    """The set of ids of functions in ``order`` from which some target is reachable."""
-    target_ids = {id(t) for t in targets}
-    leads = set()
-    for fn in reversed(order):  # inputs-first, so a function's inputs are decided first
-        for x in fn.inputs:
-            if id(x) in target_ids or (x.creator is not None and id(x.creator) in leads):
-                leads.add(id(fn))
-                break
-    return leads
+def _inputs_of(fn):
+    """``fn.inputs``, or a clear error when an earlier backward freed them."""
+    if fn.inputs is None:
+        raise FreedGraphError(
+            f"backward through the graph a second time ({fn.name} has already been "
+            f"freed): call backward(retain_graph=True) the first time if you need "
+            f"to backpropagate through the same graph again")
+    return fn.inputs
+
+
+def _tensors_leading_to(order, targets):
+    """The tensors whose gradient is needed to reach ``targets``: the targets, and the
+    output of every function in ``order`` from which some target can be reached."""
+    reach = set(targets)
+    for fn in reversed(order):  # inputs first, so a function's inputs are decided first
+        if any(x in reach for x in fn.inputs):
+            out = fn.output()
+            if out is not None:
+                reach.add(out)
+    return reach
 
 
 def _initial_grad(root, grad, create_graph):
@@ -360,8 +380,9 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
                 "compute it under no_grad(), from detached tensors, or from tensors "
                 "created without requires_grad=True?")
     order = _topological_order(roots)
-    leads = None if inputs is None else _functions_leading_to(order, inputs)
-    wanted = None if inputs is None else {id(t) for t in inputs}
+    # With ``inputs`` given, only gradients on a path to them are computed.
+    reach = None if inputs is None else _tensors_leading_to(order, inputs)
+    wanted = None if inputs is None else set(inputs)
 
     # Running gradients, keyed by the Tensor itself: holding the key keeps a
     # pending tensor alive after the function that consumed it is freed.
@@ -369,37 +390,39 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
     for r, g in zip(roots, root_grads):
         g = _initial_grad(r, g, create_graph)
         grads[r] = grads[r] + g if r in grads else g
+    kept = {}  # gradients of wanted intermediate tensors, kept for the caller
 
     hook = _trace_hook[0]
     with (enable_grad() if create_graph else no_grad()):
         for fn in order:
-            if leads is not None and id(fn) not in leads:
-                continue
             out = fn.output()
             if out is None:
                 continue
-            # a wanted intermediate tensor keeps its gradient for the caller
-            gy = grads.get(out) if wanted is not None and id(out) in wanted else grads.pop(out, None)
+            gy = grads.pop(out, None)
             if gy is None:
                 continue
-            if leads is None:
-                needs = tuple([x.requires_grad for x in fn.inputs])
-            else:
-                needs = tuple([x.requires_grad and (id(x) in wanted or (
-                    x.creator is not None and id(x.creator) in leads)) for x in fn.inputs])
-            fn.needs = needs
+            inputs_ = fn.inputs
+            needs = recorded = fn.needs  # which inputs wanted a gradient when recorded
+            if reach is not None:  # only those on a path to the wanted inputs
+                if out in wanted:
+                    kept[out] = gy
+                needs = tuple([n and x in reach for n, x in zip(recorded, inputs_)])
+                if True not in needs:
+                    continue
+                fn.needs = needs
             if create_graph:
-                gxs = fn.backward(gy, *fn.inputs, out)
+                gxs = fn.backward(gy, *inputs_, out)
             else:
-                gxs = fn.backward(gy, *[x.data for x in fn.inputs], out.data)
-            if len(fn.inputs) == 1:
+                gxs = fn.backward(gy, *[x.data for x in inputs_], out.data)
+            fn.needs = recorded
+            if len(inputs_) == 1:
                 gxs = (gxs,)
             if hook is not None:
                 hook(fn, gy, gxs)
-            for x, gx, need in zip(fn.inputs, gxs, needs):
+            for x, gx, need in zip(inputs_, gxs, needs):
                 if not need or gx is None:
                     continue
-                if gx.shape != x.shape:
+                if gx.shape != x.data.shape:
                     raise RuntimeError(
                         f"{fn.name}.backward returned a gradient of shape {gx.shape} "
                         f"for an input of shape {x.shape} (a bug in that op)")
@@ -408,12 +431,13 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
                 fn.inputs = None  # frees the saved activations
                 fn.needs = None
                 fn.output = _dead_ref
+    grads.update(kept)
 
     if accumulate:
         for x, g in grads.items():
             if not x.requires_grad:
                 continue
-            if x.creator is not None and (wanted is None or id(x) not in wanted):
+            if x.creator is not None and (wanted is None or x not in wanted):
                 continue  # non-leaf tensors keep no .grad (as in PyTorch)
             if x.grad is None:
                 x.grad = g if isinstance(g, Tensor) else Tensor(g)

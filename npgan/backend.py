@@ -131,6 +131,11 @@ def is_array(obj):
         cupy is not None and isinstance(obj, cupy.ndarray))
 
 
+def mixing_possible():
+    """False when CuPy is absent: then every array is a numpy array and no op can mix."""
+    return cupy is not None
+
+
 def check_same_backend(op_name, arrays):
     """Raise TypeError when ``arrays`` mix numpy and cupy arrays in one op."""
     first = type(arrays[0])

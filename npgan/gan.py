@@ -28,6 +28,12 @@ import copy
 import time
 
 from npgan import activations, losses
+from npgan.autograd import no_grad
+
+
+def _mean_probability(logits):
+    """mean sigmoid(logits) as a Python float: D's average belief that its inputs are real."""
+    return float(activations.sigmoid(logits).sum()) / logits.size
 
 
 def linear_decay(final=0.0):
@@ -117,7 +123,8 @@ class GANTrainer:
         """One discriminator update on a real batch and a detached fake batch."""
         n = self.batch_size
         real = self.sample_real(n)
-        fake = self.G(self.sample_noise(n)).detach()  # no gradient into G here
+        with no_grad():  # no gradient into G here, and no graph recorded for it
+            fake = self.G(self.sample_noise(n))
         real_logits, fake_logits = self.D(real), self.D(fake)
         loss = losses.discriminator_loss(real_logits, fake_logits)
         self.d_optimizer.zero_grad()
@@ -146,8 +153,8 @@ class GANTrainer:
             "step": self.step_count,
             "d_loss": d_loss,
             "g_loss": g_loss,
-            "d_real": activations.sigmoid(real_logits.data).mean().item(),
-            "d_fake": activations.sigmoid(fake_logits.data).mean().item(),
+            "d_real": _mean_probability(real_logits.data),
+            "d_fake": _mean_probability(fake_logits.data),
         }
         for key, value in stats.items():
             self.history[key].append(value)

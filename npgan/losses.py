@@ -16,9 +16,9 @@ b = D(G(z)), where D(.) = sigmoid(logit):
     non-saturating:  L_G = -log D(G(z))                 = softplus(-b)
 """
 from npgan import backend
-from npgan.activations import softplus
-from npgan.ops import _apply, data
-from npgan.autograd import Function
+from npgan.activations import sigmoid, sigmoid_pair, softplus
+from npgan.autograd import Function, Tensor
+from npgan.ops import _apply, _binary, as_tensor, data, reduce_to
 
 LOG_CLAMP = -100.0
 EXP_LOG_CLAMP = 3.720075976020836e-44  # e^-100
@@ -76,13 +76,55 @@ def binary_cross_entropy(input, target, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    """BCE of sigmoid(x) against t, as softplus(x) - x t: finite for any finite logit x.
+class BCEWithLogits(Function):
+    """Binary cross-entropy of sigmoid(x) against t, from the logit x, reduced inside the op:
 
-    Gradient: sigmoid(x) - t.
+        l = max(x, 0) - x t + log1p(e^-|x|)      (= softplus(x) - x t; finite for any finite x)
+        dl/dx = sigmoid(x) - t = (1 - t) sigmoid(x) - t sigmoid(-x)
+        dl/dt = -x
+
+    The two-term form of dl/dx has no cancellation: for t = 1 it is -sigmoid(-x),
+    accurate when D is confident (x >> 0), where sigmoid(x) - 1 would round to 0.
+    """
+
+    def __init__(self, reduction):
+        self.reduction = reduction
+
+    def forward(self, x, t):
+        xp = backend.get_array_module(x)
+        loss = xp.maximum(x, 0) - x * t
+        loss += xp.log1p(xp.exp(-xp.abs(x)))
+        if self.reduction == "none":
+            return loss
+        total = loss.sum()
+        return total / loss.size if self.reduction == "mean" else total
+
+    def backward(self, gy, x, t, y):
+        scale = gy / x.size if self.reduction == "mean" else gy
+        gx = gt = None
+        if self.needs[0]:
+            if isinstance(x, Tensor):  # create_graph: differentiable ops
+                d = (1 - t) * sigmoid(x) - t * sigmoid(-x)
+            else:
+                s_pos, s_neg = sigmoid_pair(x)
+                d = (1 - t) * s_pos - t * s_neg
+            gx = reduce_to(scale * d, x)
+        if self.needs[1]:
+            gt = reduce_to(-scale * x, t)
+        return gx, gt
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    """BCE of sigmoid(x) against t from logits x: finite for any finite logit (see BCEWithLogits).
+
+    Gradient: sigmoid(x) - t (divided by the number of elements for 'mean').
     """
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    return _reduce(softplus(input) - input * target, reduction, "binary_cross_entropy_with_logits")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', "
+            f"got {reduction!r}")
+    return BCEWithLogits(reduction)(*_binary(input, target))
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -94,9 +136,14 @@ def mse_loss(input, target, reduction="mean"):
 
 # --- GAN objectives (from the discriminator's logits) -----------------------
 
+def _bce_against(logits, label):
+    """mean BCE(sigmoid(logits), label) for a constant label, 1 (real) or 0 (fake)."""
+    return BCEWithLogits("mean")(logits, as_tensor(label, logits))
+
+
 def discriminator_loss(real_logits, fake_logits):
     """L_D = -mean log D(x) - mean log(1 - D(G(z))) = mean softplus(-a) + mean softplus(b)."""
-    return softplus(-real_logits).mean() + softplus(fake_logits).mean()
+    return _bce_against(real_logits, 1.0) + _bce_against(fake_logits, 0.0)
 
 
 def minimax_generator_loss(fake_logits):
@@ -104,7 +151,7 @@ def minimax_generator_loss(fake_logits):
 
     Saturates: when D rejects fakes confidently (b << 0), dL_G/db = -sigmoid(b) ~ 0.
     """
-    return -softplus(fake_logits).mean()
+    return -_bce_against(fake_logits, 0.0)
 
 
 def nonsaturating_generator_loss(fake_logits):
@@ -112,7 +159,7 @@ def nonsaturating_generator_loss(fake_logits):
 
     dL_G/db = sigmoid(b) - 1 ~ -1 when D rejects fakes: strong early gradients.
     """
-    return softplus(-fake_logits).mean()
+    return _bce_against(fake_logits, 1.0)
 
 
 GENERATOR_LOSSES = {

@@ -48,6 +48,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def forward(self, *args):
+        """The module's computation; subclasses define it, and ``module(x)`` calls it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -151,6 +152,9 @@ class Linear(Module):
             raise ValueError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
                 f"expected an input whose last dimension is {self.in_features}, got shape {x.shape}")
+        if x.ndim == 2:  # the usual batch: the op directly (its shapes are checked above)
+            args = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
+            return ops.Linear()(*args)
         return ops.linear(x, self.weight, self.bias)
 
     def extra_repr(self):

@@ -45,6 +45,8 @@ class Optimizer:
                     f"optimize the leaf tensors it was computed from")
         self.steps = 0  # step() calls
         self.state = [self._fresh_state() for _ in self.params]
+        self._same_dtype = len({(type(p.data), p.dtype) for p in self.params}) == 1
+        self._flat = None  # built on the first fused step
 
     def _fresh_state(self):
         """A parameter's state before its first update: its update count and empty arrays."""
@@ -62,12 +64,57 @@ class Optimizer:
             p.grad = None
 
     def step(self):
-        """Apply one update to every parameter that has a gradient."""
+        """Apply one update to every parameter that has a gradient.
+
+        In the usual case (every parameter has a gradient and the same update
+        count) all parameters are updated together, a few array calls over one
+        flat buffer (:meth:`_flat_buffers`); otherwise one parameter at a time.
+        Both give the same numbers: the rules are elementwise.
+        """
         self.steps += 1
-        for p, st in zip(self.params, self.state):
-            if p.grad is not None:
+        have_grad = [p.grad is not None for p in self.params]
+        for st, has in zip(self.state, have_grad):
+            if has:
                 st["step"] += 1
+        if self._same_dtype and all(have_grad) and len({st["step"] for st in self.state}) == 1:
+            flat = self._flat_buffers()
+            xp = backend.get_array_module(flat["param"])
+            xp.concatenate([p.grad.data.reshape(-1) for p in self.params], out=flat["grad"])
+            flat["state"]["step"] = self.state[0]["step"]
+            self.update(flat["param"], flat["grad"], flat["state"])
+            return
+        for p, st, has in zip(self.params, self.state, have_grad):
+            if has:
                 self.update(p.data, p.grad.data, st)
+
+    def _flat_buffers(self):
+        """One contiguous buffer for all parameters, one for their gradients, one per state array.
+
+        Each parameter's ``.data`` (and each state array) is a view into its
+        buffer, so updating the buffer updates every parameter. If anything
+        replaced a parameter's ``.data`` since (``load_state_dict``, say), the
+        buffers are rebuilt from the current values.
+        """
+        flat = self._flat
+        if flat is not None and all(p.data is v for p, v in zip(self.params, flat["views"])):
+            return flat
+        xp = backend.get_array_module(self.params[0].data)
+        param = xp.concatenate([p.data.reshape(-1) for p in self.params])
+        state = {"step": None}
+        for n in self.state_names:
+            state[n] = xp.concatenate([
+                (st[n] if st[n] is not None else xp.zeros_like(p.data)).reshape(-1)
+                for p, st in zip(self.params, self.state)])
+        offset = 0
+        for p, st in zip(self.params, self.state):
+            end = offset + p.size
+            p.data = param[offset:end].reshape(p.shape)
+            for n in self.state_names:
+                st[n] = state[n][offset:end].reshape(p.shape)
+            offset = end
+        self._flat = {"param": param, "grad": xp.empty_like(param), "state": state,
+                      "views": [p.data for p in self.params]}
+        return self._flat
 
     def update(self, p, g, state):
         """Update array ``p`` in place from gradient ``g`` and this parameter's ``state``."""
@@ -105,6 +152,7 @@ class Optimizer:
         for n in self.hyper_names:
             setattr(self, n, state["hyper"][n])
         self.steps = int(state["steps"])
+        self._flat = None  # the state arrays are replaced: rebuild the buffers from them
         self.state = [{n: (int(a) if n == "step" else None if a is None
                            else backend.asarray(a, dtype=p.dtype).copy())
                        for n, a in st.items()} for p, st in zip(self.params, state["state"])]
