@@ -1,0 +1,268 @@
+"""The benchmark suite: its code paths run (tiny mode), and its references compute the same step.
+
+* The hand-written floor's gradients equal npgan's, for both models, in float64: same initial
+  weights, same batch, noise and dropout masks; every parameter gradient of the D step and of
+  the G step, the losses, and the parameters after one Adam update.
+* The matmul FLOPs the benchmark reports are the ones the engine (and PyTorch) perform.
+* PyTorch's reference step, where PyTorch is installed, lands on the same parameters as the floor.
+* ``bench.py --quick`` runs end to end and writes RESULTS.md, results.json and scaling.png,
+  saying why the GPU and (where absent) PyTorch columns were skipped.
+"""
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import npgan  # noqa: E402
+from npgan import backend, ops, optim  # noqa: E402
+from npgan.gan import GANTrainer  # noqa: E402
+
+from benchmarks import bench, floor  # noqa: E402
+
+N = 5  # the batch of the exactness tests
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """BLAS and PyTorch on one thread here: on a busy machine (CI) threaded GEMMs can stall."""
+    torch = bench.load_torch(False)[0]
+    with bench.limit_threads(1, torch):
+        yield
+
+
+class ReplayGenerator:
+    """Stands in for npgan's generator: Dropout's ``random`` calls get the given uniforms, in order."""
+
+    def __init__(self, uniforms):
+        self.uniforms = list(uniforms)
+
+    def random(self, shape, dtype):
+        u = self.uniforms.pop(0)
+        assert u.shape == tuple(shape), "dropout drew in an unexpected order"
+        return u.astype(dtype)
+
+
+def pairs(arrays):
+    """[W0, b0, W1, b1, ...] -> [(W0, b0), (W1, b1), ...]."""
+    return list(zip(arrays[0::2], arrays[1::2]))
+
+
+def fixed_inputs(spec, rng):
+    """A real batch, the noise of both steps and the dropout uniforms of D's three passes."""
+    if spec.data == "gaussian":
+        real = rng.normal(bench.REAL_MEAN, bench.REAL_STD, (N, 1))
+    else:
+        real = rng.uniform(-1, 1, (N, spec.d_sizes[0]))
+    nz = spec.g_sizes[0]
+    draw = (lambda: rng.random((N, nz))) if spec.noise == "uniform" else (lambda: rng.standard_normal((N, nz)))
+    z_d, z_g = draw(), draw()
+    hidden = spec.d_sizes[1:-1] if spec.d_dropout > 0 else ()
+    u = {p: [rng.random((N, h)) for h in hidden] for p in ("real", "fake", "g")}
+    return real, z_d, z_g, u
+
+
+def engine_step(spec, real, z_d, z_g, u, monkeypatch):
+    """npgan's GANTrainer step in float64 on fixed inputs; returns initial params, grads, params after."""
+    npgan.set_default_dtype("float64")
+    npgan.manual_seed(3)
+    G, D = bench.npgan_models(spec)
+    init = {"G": [p.numpy() for p in G.parameters()], "D": [p.numpy() for p in D.parameters()]}
+    replay = ReplayGenerator(u["real"] + u["fake"] + u["g"])  # D(x), D(G(z)), then the G step
+    monkeypatch.setattr(backend, "get_rng", lambda: replay)
+    noises = [z_d, z_g]
+    trainer = GANTrainer(
+        G, D, optim.Adam(G.parameters(), lr=spec.lr, betas=spec.betas, eps=spec.eps),
+        optim.Adam(D.parameters(), lr=spec.lr, betas=spec.betas, eps=spec.eps),
+        sample_real=lambda n: npgan.tensor(real), sample_noise=lambda n: npgan.tensor(noises.pop(0)),
+        batch_size=N)
+    d_loss, _, _ = trainer.d_step()
+    out = {"init": init, "d_loss": d_loss,
+           "D_grad": [p.grad.numpy() for p in D.parameters()],
+           "D_after": [p.numpy() for p in D.parameters()]}
+    out["g_loss"] = trainer.g_step()
+    out["G_grad"] = [p.grad.numpy() for p in G.parameters()]
+    out["G_after"] = [p.numpy() for p in G.parameters()]
+    out["D_grad_after_g_step"] = [p.grad.numpy() for p in D.parameters()]
+    assert not replay.uniforms and not noises
+    return out
+
+
+def floor_step(spec, init, real, z_d, z_g, u):
+    fl = floor.FloorGAN(batch=N, dtype="float64", g_params=pairs(init["G"]),
+                        d_params=pairs(init["D"]), **spec.kwargs())
+    keep = None
+    if spec.d_dropout > 0:
+        p = spec.d_dropout
+        keep = {"d": [np.concatenate([r >= p, f >= p]) for r, f in zip(u["real"], u["fake"])],
+                "g": [g >= p for g in u["g"]]}
+    d_loss, g_loss = fl.step(real, z_d, z_g, keep)
+    return fl, d_loss, g_loss
+
+
+def flat(net, what):
+    """[W0, b0, W1, b1, ...] of an floor MLP: parameters ("W") or gradients ("gW")."""
+    ws, bs = (net.W, net.b) if what == "W" else (net.gW, net.gb)
+    return [a for pair in zip(ws, bs) for a in pair]
+
+
+def assert_all_close(got, want, what, rtol=1e-10):
+    """Elementwise within rtol; entries that cancel to near zero (sums taken in another order)
+    may instead differ by 1e-12 of the array's largest entry."""
+    assert len(got) == len(want), what
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape, f"{what}[{i}]"
+        atol = 1e-12 * float(np.abs(w).max()) if rtol else 0
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what}[{i}]")
+
+
+@pytest.mark.parametrize("spec", [bench.GAUSSIAN, bench.MNIST], ids=["gaussian-elu", "mnist-dropout"])
+def test_floor_gradients_equal_the_engines(spec, monkeypatch):
+    real, z_d, z_g, u = fixed_inputs(spec, np.random.default_rng(7))
+    eng = engine_step(spec, real, z_d, z_g, u, monkeypatch)
+    fl, d_loss, g_loss = floor_step(spec, eng["init"], real, z_d, z_g, u)
+    assert d_loss == pytest.approx(eng["d_loss"], rel=1e-12)
+    assert g_loss == pytest.approx(eng["g_loss"], rel=1e-12)
+    assert_all_close(flat(fl.D, "gW"), eng["D_grad"], "D-step gradients")
+    assert_all_close(flat(fl.G, "gW"), eng["G_grad"], "G-step gradients")
+    assert_all_close(flat(fl.D, "W"), eng["D_after"], "D after one Adam update")
+    assert_all_close(flat(fl.G, "W"), eng["G_after"], "G after one Adam update")
+    # the G step computed no weight gradient for D (the FLOP count relies on it)
+    assert_all_close(eng["D_grad_after_g_step"], eng["D_grad"], "D gradients after the G step", rtol=0)
+    # and the update moved every parameter: the comparison above is not vacuous
+    assert all(not np.array_equal(a, b) for a, b in zip(flat(fl.D, "W"), eng["init"]["D"]))
+
+
+def test_step_flops_are_the_matmuls_the_engine_performs(monkeypatch):
+    spec, batch = bench.mnist_spec(0.125), 4
+    counted = []
+    forward, backward = ops.Linear.forward, ops.Linear.backward
+
+    def counting_forward(self, x, W, b=None):
+        counted.append(2 * x.shape[0] * W.shape[0] * W.shape[1])
+        return forward(self, x, W, b)
+
+    def counting_backward(self, gy, x, W, *rest):
+        counted.append(2 * gy.shape[0] * W.shape[0] * W.shape[1] * (bool(self.needs[0]) + bool(self.needs[1])))
+        return backward(self, gy, x, W, *rest)
+    monkeypatch.setattr(ops.Linear, "forward", counting_forward)
+    monkeypatch.setattr(ops.Linear, "backward", counting_backward)
+    runner = bench.build_npgan(spec, batch, bench.Pool(16), "numpy")
+    try:
+        runner.step()
+    finally:
+        runner.close()
+    assert sum(counted) == bench.step_flops(spec, batch)["total"]
+
+
+def test_step_flops_are_the_matmuls_pytorch_performs():
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    from benchmarks import torch_ref
+    spec, batch = bench.mnist_spec(0.125), 4
+    gan = torch_ref.TorchGAN(batch=batch, **spec.kwargs())
+    real = torch.rand(batch, 784) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        gan.step(real)
+    assert counter.get_total_flops() == bench.step_flops(spec, batch)["total"]
+
+
+@pytest.mark.parametrize("spec", [bench.GAUSSIAN, replace(bench.mnist_spec(0.25), d_dropout=0.0)],
+                         ids=["gaussian-elu", "mnist-no-dropout"])
+def test_pytorch_reference_takes_the_floors_step(spec):
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_ref
+    rng = np.random.default_rng(11)
+    real, z_d, z_g, u = fixed_inputs(spec, rng)
+    init = {"G": [a for W, b in floor.torch_like_init(spec.g_sizes, rng, np.float64) for a in (W, b)],
+            "D": [a for W, b in floor.torch_like_init(spec.d_sizes, rng, np.float64) for a in (W, b)]}
+    fl, d_loss, g_loss = floor_step(spec, init, real, z_d, z_g, u)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        gan = torch_ref.TorchGAN(batch=N, **spec.kwargs())
+        with torch.no_grad():
+            for net, name in ((gan.G, "G"), (gan.D, "D")):
+                for p, a in zip(net.parameters(), init[name]):
+                    p.copy_(torch.from_numpy(a))
+        noises = [torch.from_numpy(z_d), torch.from_numpy(z_g)]
+        gan.sample_noise = lambda: noises.pop(0)
+        t_d, t_g = gan.step(torch.from_numpy(real))
+    finally:
+        torch.set_default_dtype(previous)
+    assert (t_d, t_g) == pytest.approx((d_loss, g_loss), rel=1e-12)
+    assert_all_close([p.detach().numpy() for p in gan.D.parameters()], flat(fl.D, "W"), "D after")
+    assert_all_close([p.detach().numpy() for p in gan.G.parameters()], flat(fl.G, "W"), "G after")
+
+
+def test_floor_float32_step_stays_float32_and_allocates_nothing_new():
+    spec = bench.mnist_spec(0.125)
+    fl = floor.FloorGAN(batch=4, dtype="float32", **spec.kwargs())
+    real = np.zeros((4, 784), np.float32)
+    fl.step(real)
+    buffers = {id(a) for a in (fl.D.theta, fl.G.theta, fl.D.X, fl.G.X, *fl.D.Z, *fl.G.Z)}
+    fl.step(real)
+    assert {id(a) for a in (fl.D.theta, fl.G.theta, fl.D.X, fl.G.X, *fl.D.Z, *fl.G.Z)} == buffers
+    for net in (fl.G, fl.D):
+        assert all(a.dtype == np.float32 for a in (net.theta, net.grad, net.m, net.v, *net.Z, *net.F))
+    assert fl.D.t == fl.G.t == 2
+
+
+def test_floor_dropout_keeps_one_minus_p():
+    keep = np.empty((1000, 1001), np.float32)
+    floor.bernoulli_keep(np.random.Generator(np.random.PCG64(5)), 0.3, out=keep)
+    assert set(np.unique(keep)) == {0.0, 1.0}
+    assert abs(keep.mean() - 0.7) < 5 * (0.21 / keep.size) ** 0.5
+
+
+def test_quick_run_writes_the_report(tmp_path):
+    assert bench.main(["--quick", "--out", str(tmp_path)], log=lambda *a: None) == 0
+    report = (tmp_path / "RESULTS.md").read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+    for section in ("## Machine", "## Step time (ms)", "## Ratios", "## Targets for the engine",
+                    "## Matmul throughput", "## Scaling", "## Resident memory", "QUICK MODE",
+                    "Command: `python3 benchmarks/bench.py --quick --out"):
+        assert section in report
+    times = results["cases"][0]["times"]
+    assert times["npgan-numpy"]["repeats"] == 3 and times["floor"]["median_ms"] > 0
+    assert results["memory"][0]["backend"] == "numpy" and results["memory"][0]["rss_b_kib"] > 0
+    assert results["contention"]["measurements"] >= 6  # every measurement watched for other load
+    reason = bench.cupy_skip_reason()
+    if reason:  # CPU-only: the GPU columns are skipped with the backend's own message
+        assert reason in report and "skipped" in report
+        assert results["cases"][0]["times"]["npgan-cupy"] is None
+    if bench.load_torch(False)[0] is None:
+        assert "skipped: torch not installed" in report
+    assert backend.get_backend() == "numpy" and backend.get_default_dtype() == np.float32
+
+
+def test_torch_absent_or_refused_is_a_skip_with_its_reason(monkeypatch):
+    assert bench.load_torch(True) == (None, "skipped: --no-torch")
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if not installed
+    assert bench.load_torch(False) == (None, "skipped: torch not installed")
+    impls = {i.name: i for i in bench.make_impls("all", bench.load_torch(False))}
+    assert impls["torch-cpu"].build is None and impls["torch-cuda"].skip_reason == "skipped: torch not installed"
+    assert impls["npgan-numpy"].build is not None and impls["floor"].build is not None
+
+
+@pytest.mark.skipif(bench.cupy_skip_reason() is None, reason="CuPy and a GPU are present here")
+def test_asking_for_cupy_without_a_gpu_fails_loudly():
+    lines = []
+    assert bench.main(["--quick", "--backend", "cupy"], log=lines.append) == 2
+    assert bench.cupy_skip_reason() in lines[0]
+
+
+def test_crossover_is_where_the_gpu_wins_for_good():
+    def t(ms):
+        return {"median_ms": ms}
+    sweep = {b: {"gpu": t(g), "cpu": t(c)} for b, g, c in
+             ((16, 5, 1), (32, 1, 2), (64, 3, 2), (128, 2, 4), (256, 2, 8))}
+    assert bench.crossover(sweep, "gpu", "cpu") == 128
+    assert bench.crossover({16: {"gpu": None, "cpu": t(1)}}, "gpu", "cpu") is None
