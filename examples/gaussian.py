@@ -14,7 +14,7 @@ The classic "GAN in 50 lines" setup:
 The default noise is TWO uniform dimensions, z ~ U[0,1)^2 (--noise-dim 2).
 With one dimension (the seed article's, --noise-dim 1) G must learn the
 normal quantile function Phi^-1, whose slope grows without bound at both
-ends; in the ~20 s budget of this example such runs end near W1 0.05-0.07,
+ends; in the 13,000 steps of this example such runs end near W1 0.05-0.07,
 KS 0.03-0.05, std 1.15-1.19 (seeds 0-3): a fine picture, short of the
 targets below. Two dimensions still need a
 real non-linear G: the best *affine* map of z1 + z2 (a triangle) scores
@@ -47,7 +47,7 @@ exact N(4, 1.25^2): mean, std, Wasserstein-1 and Kolmogorov-Smirnov distances
 the densities, the losses and D's outputs over training. A perfect sampler
 of 10,000 points scores W1 ~ 0.016 and KS ~ 0.009.
 
-    python examples/gaussian.py                      # the default run, about 20 s on 2 cores
+    python examples/gaussian.py                      # the default run, about 13 s on 2 cores
     python examples/gaussian.py --noise-dim 1 --seed 3           # the seed article's noise
     python examples/gaussian.py --g-loss minimax --d-steps 2 --steps 2000
     python examples/gaussian.py --backend cupy       # on an NVIDIA GPU with CuPy
