@@ -484,3 +484,37 @@ def test_model_parameters_generator_is_accepted():
     opt.step()
     for p, b, g in zip(model.parameters(), before, grads):
         np.testing.assert_allclose(p.data, b - 0.1 * g, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adam", "rmsprop"])
+def test_large_parameters_updated_block_by_block_match_the_rule(name):
+    """Parameters bigger than one update block (and a ragged last block) follow the rule exactly."""
+    from npgan.optim import BLOCK
+    rng = np.random.default_rng(7)
+    shapes = [(3, BLOCK + 11), (BLOCK + 3,)]
+    values = [rng.standard_normal(s) for s in shapes]
+    params = [Parameter(v.copy()) for v in values]
+    lr = 0.01
+    opt = {"sgd-momentum": lambda: optim.SGD(params, lr=lr, momentum=0.9),
+           "adam": lambda: optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8),
+           "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8)}[name]()
+    expect = [v.copy() for v in values]
+    state = [dict(m=np.zeros(s), v=np.zeros(s), b=None) for s in shapes]
+    for t in range(1, 4):
+        grads = [rng.standard_normal(s) for s in shapes]
+        for p, g in zip(params, grads):
+            p.grad = npgan.Tensor(g.copy())
+        opt.step()
+        for e, g, st in zip(expect, grads, state):  # PyTorch's documented rules, vectorised
+            if name == "sgd-momentum":
+                st["b"] = g.copy() if st["b"] is None else 0.9 * st["b"] + g
+                e -= lr * st["b"]
+            elif name == "adam":
+                st["m"] = 0.9 * st["m"] + 0.1 * g
+                st["v"] = 0.999 * st["v"] + 0.001 * g * g
+                e -= lr / (1 - 0.9 ** t) * st["m"] / (np.sqrt(st["v"]) / np.sqrt(1 - 0.999 ** t) + 1e-8)
+            else:
+                st["v"] = 0.99 * st["v"] + 0.01 * g * g
+                e -= lr * g / (np.sqrt(st["v"]) + 1e-8)
+    for p, e in zip(params, expect):
+        np.testing.assert_allclose(p.data, e, rtol=1e-12, atol=1e-15)
