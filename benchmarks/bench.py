@@ -900,7 +900,7 @@ def write_report(results, out_dir):
     L.append("![step time against batch size and width](scaling.png)\n")
     if sw:
         batches = sorted(int(b) for b in sw)
-        L.append(f"MNIST MLP GAN, step time (ms, median) against batch size:\n")
+        L.append("MNIST MLP GAN, step time (ms, median) against batch size:\n")
         L.append(md_table(["batch"] + [labels[i["name"]] for i in avail],
                           [[b] + [fmt_time(sw[str(b)].get(i["name"])).split(" ")[0] for i in avail]
                            for b in batches]) + "\n")

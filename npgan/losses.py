@@ -16,7 +16,7 @@ b = D(G(z)), where D(.) = sigmoid(logit):
     non-saturating:  L_G = -log D(G(z))                 = softplus(-b)
 """
 from npgan import backend
-from npgan.activations import sigmoid, sigmoid_pair, softplus
+from npgan.activations import sigmoid, sigmoid_pair
 from npgan.autograd import Function, Tensor
 from npgan.ops import _apply, _binary, as_tensor, data, reduce_to
 

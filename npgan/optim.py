@@ -1,5 +1,10 @@
 """Optimizers with PyTorch's update rules: SGD, Adam and RMSprop.
 
+After the first step() an optimizer holds its parameters in one flat buffer
+and each ``p.data`` is a view into it, so one update covers every parameter
+in a few array calls. Read parameters through ``p.data``; assigning a new
+array to ``p.data`` is noticed and the buffer rebuilt.
+
 Each updates ``p.data`` in place from ``p.grad`` (parameters without a
 gradient are skipped, as in PyTorch). Hyperparameters are plain attributes
 (``opt.lr = 1e-4`` takes effect at the next step) and Python floats, so a
