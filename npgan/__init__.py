@@ -1,7 +1,8 @@
 """npgan: a from-scratch GAN engine on NumPy (CPU) or CuPy (NVIDIA GPU).
 
 Reading order for a learner: backend -> autograd -> ops -> activations ->
-losses -> nn -> optim -> gradcheck -> gan, then examples/gaussian.py;
+losses -> nn -> optim -> gradcheck -> gan -> objectives, then examples/gaussian.py
+(and datasets with examples/mixtures.py);
 npgan.viz draws a graph and npgan.trace() records a backward pass.
 """
 from npgan import backend
@@ -10,6 +11,7 @@ from npgan.backend import (BackendUnavailableError, available_backends, float32,
                            set_default_dtype)
 from npgan.autograd import FreedGraphError, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from npgan import ops, activations, losses, functional, nn, optim, random, gan, viz  # noqa: E402
+from npgan import objectives, datasets  # noqa: E402
 from npgan.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from npgan.tracing import trace
 
@@ -34,4 +36,5 @@ __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enable
            "manual_seed", "set_backend", "get_backend", "available_backends",
            "set_default_dtype", "get_default_dtype", "float32", "float64", "gradcheck",
            "gradgradcheck", "GradcheckError", "FreedGraphError", "BackendUnavailableError",
-           "functional", "nn", "optim", "ops", "activations", "losses", "random", "backend", "gan", "viz", "trace"]
+           "functional", "nn", "optim", "ops", "activations", "losses", "random", "backend", "gan", "viz", "trace",
+           "objectives", "datasets"]

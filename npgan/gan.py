@@ -23,11 +23,20 @@ Two optional aids, both off by default:
   Effectiveness of Averaging in GAN Training"). The averaged generator,
   ``trainer.g_ema.module``, is the one to sample from at the end: the live
   G keeps circling the equilibrium, the average sits near its centre.
+
+Other objectives (:mod:`npgan.objectives`): ``objective="wgan"`` or
+``"wgan-gp"`` trains D as a Wasserstein critic (L_D = mean D(G(z)) - mean D(x),
+L_G = -mean D(G(z))), with its weights clipped in place after every critic
+update ("wgan") or a gradient penalty added to L_D ("wgan-gp"); with
+``d_steps=5`` this is Algorithm 1 of Arjovsky et al. (2017) and of Gulrajani
+et al. (2017). For these, ``d_real`` and ``d_fake`` in the history are the
+mean raw critic scores, not probabilities, and ``d_loss`` includes the
+penalty where there is one.
 """
 import copy
 import time
 
-from npgan import activations, losses
+from npgan import activations, losses, objectives
 from npgan.autograd import no_grad
 
 
@@ -94,11 +103,14 @@ class GANTrainer:
             :meth:`train` call of ``total`` steps.
         g_ema_decay: optional decay in [0, 1) of an exponential moving average of G's
             parameters, updated after every G step; the average is ``self.g_ema.module``.
+        objective: optional name ("gan", "ns", "wgan", "wgan-gp") or
+            :class:`npgan.objectives.Objective`; when given it selects the D loss, the G
+            loss (``g_loss`` is then ignored), weight clipping and the gradient penalty.
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, sample_real,
                  sample_noise, g_loss="non-saturating", d_steps=1, batch_size=64,
-                 lr_schedule=None, g_ema_decay=None):
+                 lr_schedule=None, g_ema_decay=None, objective=None):
         if g_loss not in losses.GENERATOR_LOSSES:
             raise ValueError(
                 f"GANTrainer: g_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, got {g_loss!r}")
@@ -109,8 +121,21 @@ class GANTrainer:
         self.G, self.D = generator, discriminator
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.sample_real, self.sample_noise = sample_real, sample_noise
-        self.g_loss_name = g_loss
-        self.g_loss_fn = losses.GENERATOR_LOSSES[g_loss]
+        if isinstance(objective, str):
+            objective = objectives.get_objective(objective)
+        elif objective is not None and not isinstance(objective, objectives.Objective):
+            raise TypeError(f"GANTrainer: objective must be a name in "
+                            f"{list(objectives.OBJECTIVE_NAMES)} or an Objective, "
+                            f"got {type(objective).__name__}")
+        self.objective = objective
+        if objective is None:
+            self.g_loss_name = g_loss
+            self.g_loss_fn = losses.GENERATOR_LOSSES[g_loss]
+            self.d_loss_fn = losses.discriminator_loss
+        else:
+            self.g_loss_name = objective.name
+            self.g_loss_fn = objective.g_loss
+            self.d_loss_fn = objective.d_loss
         self.d_steps = d_steps
         self.batch_size = batch_size
         self.lr_schedule = lr_schedule
@@ -120,16 +145,25 @@ class GANTrainer:
         self.history = {"step": [], "d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
 
     def d_step(self):
-        """One discriminator update on a real batch and a detached fake batch."""
+        """One discriminator update on a real batch and a detached fake batch.
+
+        With an objective that has a gradient penalty, it is added to the D loss;
+        with one that clips, D's weights are clipped in place after the update.
+        """
         n = self.batch_size
         real = self.sample_real(n)
         with no_grad():  # no gradient into G here, and no graph recorded for it
             fake = self.G(self.sample_noise(n))
         real_logits, fake_logits = self.D(real), self.D(fake)
-        loss = losses.discriminator_loss(real_logits, fake_logits)
+        loss = self.d_loss_fn(real_logits, fake_logits)
+        obj = self.objective
+        if obj is not None and obj.penalty_weight is not None:
+            loss = loss + objectives.gradient_penalty(self.D, real, fake, obj.penalty_weight)
         self.d_optimizer.zero_grad()
         loss.backward()
         self.d_optimizer.step()
+        if obj is not None and obj.clip is not None:
+            objectives.clip_weights_(self.d_optimizer.params, obj.clip)
         return loss.item(), real_logits, fake_logits
 
     def g_step(self):
@@ -140,6 +174,12 @@ class GANTrainer:
         loss.backward(inputs=self.g_optimizer.params)  # skips D's weight gradients
         self.g_optimizer.step()
         return loss.item()
+
+    def _mean_score(self, scores):
+        """mean sigmoid(score) for logits (D's belief), the mean raw score for a critic."""
+        if self.objective is None or self.objective.scores_are_logits:
+            return _mean_probability(scores)
+        return float(scores.sum()) / scores.size
 
     def step(self):
         """``d_steps`` D updates then one G update; returns and records the statistics."""
@@ -153,8 +193,8 @@ class GANTrainer:
             "step": self.step_count,
             "d_loss": d_loss,
             "g_loss": g_loss,
-            "d_real": _mean_probability(real_logits.data),
-            "d_fake": _mean_probability(fake_logits.data),
+            "d_real": self._mean_score(real_logits.data),
+            "d_fake": self._mean_score(fake_logits.data),
         }
         for key, value in stats.items():
             self.history[key].append(value)

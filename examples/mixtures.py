@@ -1,0 +1,259 @@
+"""A GAN on a 2-D mixture of Gaussians: the ring of 8 or the grid of 25 (mode collapse).
+
+The benchmarks of VEEGAN (Srivastava et al., 2017) and PacGAN (Lin et al.,
+2018), from :mod:`npgan.datasets`:
+
+* ring: 8 Gaussians at (cos 2 pi k/8, sin 2 pi k/8), sigma 0.01;
+* grid: 25 Gaussians at {-4,-2,0,2,4}^2, sigma 0.05.
+
+G maps 2-D standard normal noise through an MLP (--layers hidden layers of
+--hidden units, ReLU) to a point in the plane; D is an MLP of the same size
+with LeakyReLU(0.2), returning a logit ("gan", "ns") or a critic score
+("wgan", "wgan-gp"). --loss picks the objective (:mod:`npgan.objectives`),
+with the published defaults unless overridden:
+
+    gan, ns   Adam lr 1e-4 (G and D), betas (0.5, 0.999), 1 D step per G step
+    wgan      RMSprop lr 5e-5, weights clipped to [-0.01, 0.01], 5 critic steps
+              (Arjovsky et al., 2017)
+    wgan-gp   Adam lr 1e-4, betas (0.5, 0.9), penalty weight 10, 5 critic steps
+              (Gulrajani et al., 2017)
+
+At the end 2,500 samples of G are scored (:func:`npgan.metrics.mode_coverage`):
+modes covered (a mode counts when a high-quality sample, within 3 sigma of
+its centre, is nearest to it), the percentage of high-quality samples, and
+the reverse KL of the high-quality samples' mode histogram against uniform.
+OUT/metrics.json holds them; OUT/mixtures.png shows generated samples over
+the real modes, on D's output as a heat map, at --snapshots points of training.
+
+    python examples/mixtures.py --dataset ring --loss wgan-gp --steps 2000
+    python examples/mixtures.py --dataset grid --loss ns --steps 5000 --seed 1
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+if __name__ == "__main__":
+    # small matrices: BLAS threads cost more than they save (as in gaussian.py)
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+if __package__ in (None, ""):  # run as a script from a checkout: find npgan beside examples/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import npgan  # noqa: E402
+from npgan import backend, datasets, metrics, nn, objectives, optim  # noqa: E402
+from npgan import random as nprandom  # noqa: E402
+from npgan.gan import GANTrainer  # noqa: E402
+
+EVAL_SAMPLES = 2_500
+PLOT_SAMPLES = 1_000
+HEATMAP_POINTS = 120          # per side of the grid D is evaluated on for the background
+EXTENT = {"ring": 1.6, "grid": 5.5}   # half-width of the plotted square
+
+DEFAULTS = {  # loss -> (optimizer, lr, betas, d_steps)
+    "gan": ("adam", 1e-4, (0.5, 0.999), 1),
+    "ns": ("adam", 1e-4, (0.5, 0.999), 1),
+    "wgan": ("rmsprop", 5e-5, None, 5),
+    "wgan-gp": ("adam", 1e-4, (0.5, 0.9), 5),
+}
+
+
+def mlp(n_in, hidden, layers, n_out, activation):
+    """``layers`` hidden layers of ``hidden`` units with ``activation()`` after each, then Linear."""
+    mods, width = [], n_in
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), activation()]
+        width = hidden
+    return nn.Sequential(*mods, nn.Linear(width, n_out))
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Train a GAN on a 2-D ring or grid of Gaussians; write metrics.json and a PNG.")
+    p.add_argument("--dataset", choices=["ring", "grid"], default="ring")
+    p.add_argument("--loss", choices=list(objectives.OBJECTIVE_NAMES), default="wgan-gp")
+    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    p.add_argument("--steps", type=int, default=2_000, help="G updates (default 2000)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--d-steps", type=int, default=None,
+                   help="D updates per G update (default: 5 for wgan/wgan-gp, 1 for gan/ns)")
+    p.add_argument("--hidden", type=int, default=128, help="units per hidden layer of G and D")
+    p.add_argument("--layers", type=int, default=3, help="hidden layers of G and D")
+    p.add_argument("--noise-dim", type=int, default=2, help="dimensions of G's N(0, I) noise")
+    p.add_argument("--lr", type=float, default=None, help="learning rate of G (default: per loss)")
+    p.add_argument("--d-lr", type=float, default=None, help="learning rate of D (default: --lr)")
+    p.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: per loss)")
+    p.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default: per loss)")
+    p.add_argument("--clip", type=float, default=0.01, help="wgan: weight-clipping bound c")
+    p.add_argument("--gp-weight", type=float, default=10.0, help="wgan-gp: penalty weight lambda")
+    p.add_argument("--snapshots", type=int, default=4, help="panels of the PNG over training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=0,
+                   help="print a progress line every N steps (default: 20 lines per run)")
+    p.add_argument("--out", default=os.path.join("runs", "mixtures"), help="output directory")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    args = p.parse_args(argv)
+    for name in ("steps", "batch_size", "hidden", "layers", "noise_dim", "snapshots"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.d_steps is not None and args.d_steps < 1:
+        p.error("--d-steps must be >= 1")
+    if args.seed < 0:
+        p.error("--seed must be >= 0")
+    opt_name, lr, betas, d_steps = DEFAULTS[args.loss]
+    if betas is not None:
+        betas = (betas[0] if args.beta1 is None else args.beta1,
+                 betas[1] if args.beta2 is None else args.beta2)
+    elif args.beta1 is not None or args.beta2 is not None:
+        p.error(f"--beta1/--beta2: --loss {args.loss} uses RMSprop, which has no betas")
+    args.optimizer, args.betas = opt_name, betas
+    args.d_steps = d_steps if args.d_steps is None else args.d_steps
+    args.lr = lr if args.lr is None else args.lr
+    args.d_lr = args.lr if args.d_lr is None else args.d_lr
+    return args
+
+
+def build(args):
+    """G, D and the trainer for these arguments (backend and seed already set)."""
+    G = mlp(args.noise_dim, args.hidden, args.layers, 2, nn.ReLU)
+    D = mlp(2, args.hidden, args.layers, 1, lambda: nn.LeakyReLU(0.2))
+    if args.optimizer == "rmsprop":
+        g_opt = optim.RMSprop(G.parameters(), lr=args.lr)
+        d_opt = optim.RMSprop(D.parameters(), lr=args.d_lr)
+    else:
+        g_opt = optim.Adam(G.parameters(), lr=args.lr, betas=args.betas)
+        d_opt = optim.Adam(D.parameters(), lr=args.d_lr, betas=args.betas)
+    objective = objectives.get_objective(args.loss, clip=args.clip, penalty_weight=args.gp_weight)
+    return GANTrainer(G, D, g_opt, d_opt,
+                      sample_real=lambda n: datasets.sample(args.dataset, n),
+                      sample_noise=lambda n: nprandom.randn(n, args.noise_dim),
+                      objective=objective, d_steps=args.d_steps, batch_size=args.batch_size)
+
+
+def snapshot(trainer, noise, args):
+    """G's samples on fixed noise and D's output on a square grid, as host arrays."""
+    np = backend.numpy
+    h = EXTENT[args.dataset]
+    axis = np.linspace(-h, h, HEATMAP_POINTS)
+    xx, yy = np.meshgrid(axis, axis)
+    points = npgan.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1))
+    with npgan.no_grad():
+        samples = trainer.G(noise).numpy()
+        scores = trainer.D(points).numpy().reshape(xx.shape)
+    return {"step": trainer.step_count, "samples": samples, "scores": scores}
+
+
+def plot(path, snaps, args, result):
+    """One panel per snapshot: D's output (heat map), real modes (circles), G's samples (dots)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centres = datasets.mode_centres(args.dataset)
+    h = EXTENT[args.dataset]
+    fig, axes = plt.subplots(1, len(snaps), figsize=(3.6 * len(snaps), 3.8), squeeze=False)
+    label = "D logit" if args.loss in ("gan", "ns") else "critic score"
+    for ax, snap in zip(axes[0], snaps):
+        ax.imshow(snap["scores"], extent=(-h, h, -h, h), origin="lower", cmap="viridis")
+        ax.scatter(centres[:, 0], centres[:, 1], s=60, facecolors="none", edgecolors="white",
+                   linewidths=1.2, label="real modes")
+        s = snap["samples"]
+        ax.scatter(s[:, 0], s[:, 1], s=2, color="tab:red", alpha=0.5, label="generated")
+        ax.set_xlim(-h, h)
+        ax.set_ylim(-h, h)
+        ax.set_title(f"step {snap['step']}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    kl = result["reverse_kl"]
+    fig.suptitle(f"{args.dataset}, {args.loss}, seed {args.seed}: {result['modes']} modes, "
+                 f"{result['hq']:.1f}% high quality, reverse KL "
+                 f"{'inf' if kl is None else f'{kl:.3f}'} (background: {label})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    """Run the example; returns the process exit status (0, or 2 when the backend cannot run)."""
+    args = parse_args(argv)
+    say = (lambda *a: None) if args.quiet else print
+    try:
+        import matplotlib  # noqa: F401  (checked now, not after training)
+    except ImportError:
+        print("mixtures.py: matplotlib is needed for the PNG: pip install matplotlib",
+              file=sys.stderr)
+        return 1
+    previous_backend = npgan.get_backend()
+    try:
+        npgan.set_backend(args.backend)
+    except npgan.BackendUnavailableError as exc:
+        print(f"mixtures.py: {exc}", file=sys.stderr)
+        return 2
+    try:
+        npgan.manual_seed(args.seed)
+        trainer = build(args)
+        say(f"mixtures GAN: dataset {args.dataset}, loss {args.loss}, backend {args.backend}, "
+            f"steps {args.steps}, seed {args.seed}, batch {args.batch_size}, d_steps "
+            f"{args.d_steps}, MLP {args.layers} x {args.hidden}, {args.optimizer} lr G {args.lr:g} "
+            f"D {args.d_lr:g}" + (f" betas {args.betas}" if args.betas else ""))
+        plot_noise = nprandom.randn(PLOT_SAMPLES, args.noise_dim)
+        snap_steps = sorted({max(1, round(args.steps * (i + 1) / args.snapshots))
+                             for i in range(args.snapshots)})
+        log_every = args.log_every or max(1, args.steps // 20)
+        sigma, centres = datasets.sigma(args.dataset), datasets.mode_centres(args.dataset)
+        snaps = []
+        backend.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            stats = trainer.step()
+            t = stats["step"]
+            if t in snap_steps:
+                snaps.append(snapshot(trainer, plot_noise, args))
+            if not args.quiet and (t % log_every == 0 or t == 1):
+                cov = metrics.mode_coverage(snaps[-1]["samples"] if snaps and snaps[-1]["step"] == t
+                                            else snapshot(trainer, plot_noise, args)["samples"],
+                                            centres, sigma)
+                say(f"step {t:6d}  d_loss {stats['d_loss']:.4f}  g_loss {stats['g_loss']:.4f}  "
+                    f"modes {cov['modes']}  hq {cov['hq']:.1f}%  "
+                    f"[{time.perf_counter() - start:.1f}s]")
+        backend.synchronize()
+        seconds = time.perf_counter() - start
+
+        with npgan.no_grad():
+            samples = trainer.G(nprandom.randn(EVAL_SAMPLES, args.noise_dim)).numpy()
+        cov = metrics.mode_coverage(samples, centres, sigma)
+        kl = cov["reverse_kl"]
+        result = {"modes": cov["modes"], "hq": cov["hq"],
+                  "reverse_kl": kl if math.isfinite(kl) else None,
+                  "counts": cov["counts"], "steps": args.steps, "seconds": round(seconds, 3),
+                  "backend": args.backend, "seed": args.seed, "loss": args.loss,
+                  "dataset": args.dataset, "eval_samples": EVAL_SAMPLES,
+                  "batch_size": args.batch_size, "d_steps": args.d_steps, "hidden": args.hidden,
+                  "layers": args.layers, "noise_dim": args.noise_dim,
+                  "optimizer": args.optimizer, "g_lr": args.lr, "d_lr": args.d_lr,
+                  "betas": list(args.betas) if args.betas else None,
+                  "clip": args.clip if args.loss == "wgan" else None,
+                  "gp_weight": args.gp_weight if args.loss == "wgan-gp" else None}
+        os.makedirs(args.out, exist_ok=True)
+        metrics_path = os.path.join(args.out, "metrics.json")
+        with open(metrics_path, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        png_path = os.path.join(args.out, "mixtures.png")
+        plot(png_path, snaps, args, result)
+    finally:
+        npgan.set_backend(previous_backend)
+
+    say(f"done in {seconds:.1f}s: {result['modes']}/{len(centres)} modes, {result['hq']:.1f}% "
+        f"high quality, reverse KL {kl:.4f} on {EVAL_SAMPLES:,} samples")
+    say(f"wrote {metrics_path}")
+    say(f"wrote {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""GAN objectives by name: minimax, non-saturating, Wasserstein (WGAN) and WGAN-GP.
+
+The discriminator (a *critic* for the Wasserstein objectives) returns one
+unbounded score per sample: a = D(x) on real data, b = D(G(z)) on fakes.
+
+    "gan"      (Goodfellow et al., 2014)   L_D = mean softplus(-a) + mean softplus(b)
+                                           L_G = -mean softplus(b)  = mean log(1 - sigmoid(b))
+    "ns"       (same paper, Section 3)     L_D as "gan";  L_G = mean softplus(-b) = -mean log sigmoid(b)
+    "wgan"     (Arjovsky et al., 2017)     L_D = mean b - mean a;   L_G = -mean b
+                                           + weight clipping: every critic weight into [-c, c]
+                                           after each critic update (paper: c = 0.01,
+                                           RMSprop lr 5e-5, n_critic = 5)
+    "wgan-gp"  (Gulrajani et al., 2017)    L_D = mean b - mean a + lambda mean_i (||grad D(x_hat_i)||_2 - 1)^2
+                                           L_G = -mean b
+                                           x_hat = eps x + (1 - eps) x_fake, eps ~ U[0, 1] per sample
+                                           (paper: lambda = 10, Adam lr 1e-4, betas (0, 0.9) or
+                                           (0.5, 0.9), n_critic = 5)
+
+Why Wasserstein: when the real and generated distributions do not overlap,
+the Jensen-Shannon divergence the original D loss estimates is constant
+(log 2), so its gradient vanishes; the Wasserstein-1 distance
+W(P_r, P_g) = sup_{||f||_L <= 1} E_r f - E_g f still varies smoothly with G.
+The critic maximises E_r D - E_g D (minimises L_D above) over (roughly)
+1-Lipschitz functions: clipping keeps D K-Lipschitz for some K; the gradient
+penalty asks for unit gradient norm on lines between real and fake points,
+where the optimal critic has it (Gulrajani et al., Proposition 1).
+"""
+from npgan import backend, losses, random
+from npgan.autograd import Tensor, grad
+
+NORM_EPS = 1e-12
+"""Added under the square root of the gradient norm, sqrt(sum g^2 + NORM_EPS), so its derivative
+g / sqrt(sum g^2 + NORM_EPS) is finite (0) where the gradient is exactly 0."""
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """L_D = mean D(G(z)) - mean D(x): minus the critic's estimate of W(P_r, P_g).
+
+    dL_D/da_i = -1/n_real,  dL_D/db_j = 1/n_fake.
+    """
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores):
+    """L_G = -mean D(G(z)); dL_G/db_j = -1/n: the same pull at every fake, however bad.
+
+    (E_r D does not depend on G, so minimising -E_g D minimises the W estimate.)
+    """
+    return -fake_scores.mean()
+
+
+def clip_weights_(parameters, clip):
+    """Clip every parameter into [-clip, clip] in place (WGAN's crude Lipschitz constraint).
+
+    p.data <- min(max(p.data, -c), c) elementwise, written into the same array
+    (``out=p.data``), so parameters that are views of an optimizer's flat
+    buffer stay views and the optimizer keeps working. Call it after each
+    critic update (Arjovsky et al., 2017, Algorithm 1: c = 0.01).
+    """
+    if not clip > 0:
+        raise ValueError(f"clip_weights_: clip must be > 0, got {clip!r}")
+    for p in parameters:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"clip_weights_: expected Tensors (parameters), got {type(p).__name__}")
+        xp = backend.get_array_module(p.data)
+        xp.clip(p.data, -clip, clip, out=p.data)
+
+
+def interpolate(real, fake, eps=None):
+    """x_hat = eps x + (1 - eps) x_fake with one eps ~ U[0, 1) per sample (row), as a leaf.
+
+    ``eps`` (shape (N, 1, ...) or (N,)) may be given to make the result deterministic.
+    The result is detached from G and requires grad, ready for ``grad(D(x_hat).sum(), [x_hat])``.
+    """
+    real_data = real.data if isinstance(real, Tensor) else real
+    fake_data = fake.data if isinstance(fake, Tensor) else fake
+    if tuple(real_data.shape) != tuple(fake_data.shape):
+        raise ValueError(f"interpolate: real of shape {tuple(real_data.shape)} and fake of shape "
+                         f"{tuple(fake_data.shape)} must have the same shape")
+    n = real_data.shape[0]
+    per_sample = (n,) + (1,) * (real_data.ndim - 1)
+    if eps is None:
+        eps = random.rand(*per_sample, dtype=real_data.dtype).data
+    else:
+        eps = eps.data if isinstance(eps, Tensor) else eps
+        if eps.size != n:
+            raise ValueError(f"interpolate: eps needs one value per sample ({n}), got shape "
+                             f"{tuple(eps.shape)}")
+        eps = eps.reshape(per_sample)
+    return Tensor(eps * real_data + (1 - eps) * fake_data, requires_grad=True)
+
+
+def gradient_penalty(critic, real, fake, weight=10.0, eps=None):
+    """WGAN-GP's penalty lambda mean_i (||grad_x D(x_hat_i)||_2 - 1)^2 (Gulrajani et al., 2017).
+
+    x_hat = eps x + (1 - eps) x_fake (:func:`interpolate`); the gradient is
+    ``grad(D(x_hat).sum(), [x_hat], create_graph=True)`` (row i of it is
+    grad D(x_hat_i), since sample i only affects output i), and its norm per
+    sample is sqrt(sum_j g_ij^2 + NORM_EPS). The result is differentiable with
+    respect to the critic's parameters (double backprop), so adding it to the
+    critic loss and calling backward trains D towards unit gradient norm.
+
+    Args:
+        critic: a callable (a Module) mapping a batch to scores of shape (N, 1) or (N,).
+        real, fake: batches of the same shape (Tensors or arrays); fake is treated as a constant.
+        weight: lambda >= 0 (paper: 10).
+        eps: optional per-sample interpolation weights (default: drawn from U[0, 1)).
+    """
+    if not weight >= 0:
+        raise ValueError(f"gradient_penalty: weight must be >= 0, got {weight!r}")
+    x_hat = interpolate(real, fake, eps)
+    scores = critic(x_hat)
+    g, = grad(scores.sum(), [x_hat], create_graph=True)
+    g = g.reshape(g.shape[0], -1)
+    norm = ((g * g).sum(axis=1) + NORM_EPS) ** 0.5
+    return weight * ((norm - 1) ** 2).mean()
+
+
+class Objective:
+    """A named GAN objective: D loss, G loss, and the critic's Lipschitz aid (clip or penalty).
+
+    Attributes:
+        name: "gan", "ns", "wgan" or "wgan-gp".
+        d_loss(real_scores, fake_scores), g_loss(fake_scores): the two losses.
+        clip: weight-clipping bound c (None: no clipping).
+        penalty_weight: lambda of the gradient penalty (None: no penalty).
+        scores_are_logits: True when D's outputs are logits (report sigmoid as a probability).
+    """
+
+    def __init__(self, name, d_loss, g_loss, clip=None, penalty_weight=None,
+                 scores_are_logits=True):
+        if clip is not None and not clip > 0:
+            raise ValueError(f"Objective {name!r}: clip must be > 0, got {clip!r}")
+        if penalty_weight is not None and not penalty_weight >= 0:
+            raise ValueError(f"Objective {name!r}: penalty_weight must be >= 0, got {penalty_weight!r}")
+        self.name = name
+        self.d_loss, self.g_loss = d_loss, g_loss
+        self.clip, self.penalty_weight = clip, penalty_weight
+        self.scores_are_logits = scores_are_logits
+
+    def __repr__(self):
+        return (f"Objective({self.name!r}, clip={self.clip!r}, "
+                f"penalty_weight={self.penalty_weight!r})")
+
+
+OBJECTIVE_NAMES = ("gan", "ns", "wgan", "wgan-gp")
+
+
+def get_objective(name, clip=0.01, penalty_weight=10.0):
+    """The :class:`Objective` called ``name`` (one of :data:`OBJECTIVE_NAMES`).
+
+    ``clip`` is used by "wgan" only (paper: 0.01), ``penalty_weight`` by
+    "wgan-gp" only (paper: 10).
+    """
+    if name == "gan":
+        return Objective(name, losses.discriminator_loss, losses.minimax_generator_loss)
+    if name == "ns":
+        return Objective(name, losses.discriminator_loss, losses.nonsaturating_generator_loss)
+    if name == "wgan":
+        return Objective(name, wasserstein_critic_loss, wasserstein_generator_loss, clip=clip,
+                         scores_are_logits=False)
+    if name == "wgan-gp":
+        return Objective(name, wasserstein_critic_loss, wasserstein_generator_loss,
+                         penalty_weight=penalty_weight, scores_are_logits=False)
+    raise ValueError(f"get_objective: name must be one of {list(OBJECTIVE_NAMES)}, got {name!r}")
