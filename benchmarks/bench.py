@@ -294,15 +294,6 @@ def load_torch(no_torch):
     return torch, None
 
 
-def cupy_skip_reason():
-    """None when npgan's cupy backend runs here, else the BackendUnavailableError message."""
-    try:
-        backend._check_cupy_usable()
-    except backend.BackendUnavailableError as exc:
-        return str(exc)
-    return None
-
-
 def make_impls(which, torch):
     """The implementations for ``--backend which`` ("numpy", "cupy" or "all"), skipped ones included."""
     torch_mod, torch_reason = torch
@@ -315,7 +306,7 @@ def make_impls(which, torch):
                           None if torch_reason else lambda s, b, p: build_torch(s, b, p, "cpu"),
                           torch_reason))
     if which in ("cupy", "all"):
-        reason = cupy_skip_reason()
+        reason = backend.cupy_unavailable_reason()
         impls.append(Impl("npgan-cupy", "npgan (CuPy)", "gpu",
                           None if reason else lambda s, b, p: build_npgan(s, b, p, "cupy"),
                           f"skipped: {reason}" if reason else None))
@@ -1084,7 +1075,7 @@ def main(argv=None, log=print):
     args = parse_args(argv)
     cfg = sizes(args.quick)
     if args.backend == "cupy":  # asked for explicitly: fail loudly, as npgan does
-        reason = cupy_skip_reason()
+        reason = backend.cupy_unavailable_reason()
         if reason:
             log(f"bench: --backend cupy cannot run here: {reason}")
             return 2
@@ -1092,7 +1083,7 @@ def main(argv=None, log=print):
 
     if args.memory:
         backends = [b for b in ("numpy", "cupy") if args.backend in (b, "all")
-                    and (b == "numpy" or cupy_skip_reason() is None)]
+                    and (b == "numpy" or backend.cupy_unavailable_reason() is None)]
         batch, a, b = cfg["memory"]
         with limit_threads(1 if args.quick else None):
             mem = memory_check(backends, batch, a, b, pool, log)

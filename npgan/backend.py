@@ -66,13 +66,18 @@ def _check_cupy_usable():
             "(cupy.cuda.runtime.getDeviceCount() == 0); use --backend numpy.")
 
 
-def cupy_available():
-    """True when the 'cupy' backend can run here (CuPy installed and a GPU seen)."""
+def cupy_unavailable_reason():
+    """None when the 'cupy' backend can run here, else why not (what is missing, how to fix it)."""
     try:
         _check_cupy_usable()
-    except BackendUnavailableError:
-        return False
-    return True
+    except BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def cupy_available():
+    """True when the 'cupy' backend can run here (CuPy installed and a GPU seen)."""
+    return cupy_unavailable_reason() is None
 
 
 def available_backends():

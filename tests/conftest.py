@@ -5,20 +5,12 @@ import npgan
 from npgan import backend
 
 
-def _cupy_skip_reason():
-    try:
-        backend._check_cupy_usable()
-    except backend.BackendUnavailableError as exc:
-        return str(exc)
-    return None
-
-
 @pytest.fixture(params=["numpy", "cupy"])
 def backend_name(request):
     """Run the test on each backend; the cupy case skips, saying why, without CuPy and a GPU."""
     name = request.param
     if name == "cupy":
-        reason = _cupy_skip_reason()
+        reason = backend.cupy_unavailable_reason()
         if reason:
             pytest.skip(reason)
     previous = backend.get_backend()

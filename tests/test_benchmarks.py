@@ -234,7 +234,7 @@ def test_quick_run_writes_the_report(tmp_path):
     assert times["npgan-numpy"]["repeats"] == 3 and times["floor"]["median_ms"] > 0
     assert results["memory"][0]["backend"] == "numpy" and results["memory"][0]["rss_b_kib"] > 0
     assert results["contention"]["measurements"] >= 6  # every measurement watched for other load
-    reason = bench.cupy_skip_reason()
+    reason = backend.cupy_unavailable_reason()
     if reason:  # CPU-only: the GPU columns are skipped with the backend's own message
         assert reason in report and "skipped" in report
         assert results["cases"][0]["times"]["npgan-cupy"] is None
@@ -252,11 +252,11 @@ def test_torch_absent_or_refused_is_a_skip_with_its_reason(monkeypatch):
     assert impls["npgan-numpy"].build is not None and impls["floor"].build is not None
 
 
-@pytest.mark.skipif(bench.cupy_skip_reason() is None, reason="CuPy and a GPU are present here")
+@pytest.mark.skipif(backend.cupy_unavailable_reason() is None, reason="CuPy and a GPU are present here")
 def test_asking_for_cupy_without_a_gpu_fails_loudly():
     lines = []
     assert bench.main(["--quick", "--backend", "cupy"], log=lines.append) == 2
-    assert bench.cupy_skip_reason() in lines[0]
+    assert backend.cupy_unavailable_reason() in lines[0]
 
 
 def test_crossover_is_where_the_gpu_wins_for_good():
