@@ -121,21 +121,19 @@ class GANTrainer:
         self.G, self.D = generator, discriminator
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.sample_real, self.sample_noise = sample_real, sample_noise
+        given = objective
+        if objective is None:  # the standard GAN with the chosen generator loss
+            objective = "gan" if g_loss == "minimax" else "ns"
         if isinstance(objective, str):
             objective = objectives.get_objective(objective)
-        elif objective is not None and not isinstance(objective, objectives.Objective):
+        elif not isinstance(objective, objectives.Objective):
             raise TypeError(f"GANTrainer: objective must be a name in "
                             f"{list(objectives.OBJECTIVE_NAMES)} or an Objective, "
                             f"got {type(objective).__name__}")
         self.objective = objective
-        if objective is None:
-            self.g_loss_name = g_loss
-            self.g_loss_fn = losses.GENERATOR_LOSSES[g_loss]
-            self.d_loss_fn = losses.discriminator_loss
-        else:
-            self.g_loss_name = objective.name
-            self.g_loss_fn = objective.g_loss
-            self.d_loss_fn = objective.d_loss
+        self.g_loss_name = g_loss if given is None else objective.name
+        self.g_loss_fn = objective.g_loss
+        self.d_loss_fn = objective.d_loss
         self.d_steps = d_steps
         self.batch_size = batch_size
         self.lr_schedule = lr_schedule
@@ -157,12 +155,12 @@ class GANTrainer:
         real_logits, fake_logits = self.D(real), self.D(fake)
         loss = self.d_loss_fn(real_logits, fake_logits)
         obj = self.objective
-        if obj is not None and obj.penalty_weight is not None:
+        if obj.penalty_weight is not None:
             loss = loss + objectives.gradient_penalty(self.D, real, fake, obj.penalty_weight)
         self.d_optimizer.zero_grad()
         loss.backward()
         self.d_optimizer.step()
-        if obj is not None and obj.clip is not None:
+        if obj.clip is not None:
             objectives.clip_weights_(self.d_optimizer.params, obj.clip)
         return loss.item(), real_logits, fake_logits
 
@@ -177,7 +175,7 @@ class GANTrainer:
 
     def _mean_score(self, scores):
         """mean sigmoid(score) for logits (D's belief), the mean raw score for a critic."""
-        if self.objective is None or self.objective.scores_are_logits:
+        if self.objective.scores_are_logits:
             return _mean_probability(scores)
         return float(scores.sum()) / scores.size
 
