@@ -1,6 +1,9 @@
-"""Sample quality: 1-D against an exact normal (KS, Wasserstein-1); 2-D mixtures (mode coverage).
+"""Sample quality: 1-D against an exact normal (KS, Wasserstein-1); 2-D mixtures (mode coverage);
+feature statistics for images (Frechet distance, class histograms).
 
-The 2-D mixture metrics are in :func:`mode_coverage` (see there).
+The 2-D mixture metrics are in :func:`mode_coverage`; the image metrics in
+:func:`gaussian_statistics`, :func:`frechet_distance` and
+:func:`class_histogram_metrics` (used by :mod:`npgan.scoring`).
 
 Everything here runs on host (numpy) arrays: pass ``tensor.numpy()``.
 
@@ -234,3 +237,120 @@ def mode_coverage(samples, centres, sigma, threshold=3.0):
             "hq": 100.0 * n_hq / x.shape[0],
             "reverse_kl": reverse_kl,
             "counts": [int(c) for c in counts]}
+
+
+# --- feature statistics: Frechet distance and class histograms -----------------
+
+def gaussian_statistics(features):
+    """The mean and unbiased covariance of (N, d) features, as float64 host arrays.
+
+        mu    = (1/N) sum_n f_n
+        Sigma = (1/(N-1)) sum_n (f_n - mu)(f_n - mu)^T      (N - 1: unbiased)
+
+    Returns ``(mu, sigma)`` of shapes (d,) and (d, d). Needs N >= 2 finite rows.
+    """
+    f = _as_float64(features)
+    if f.ndim != 2:
+        raise ValueError(f"gaussian_statistics: features must be 2-D (N, d), got shape {f.shape}")
+    if f.shape[0] < 2:
+        raise ValueError(
+            f"gaussian_statistics: need at least 2 samples for a covariance, got {f.shape[0]}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError("gaussian_statistics: features must be finite (got NaN or inf)")
+    mu = f.mean(axis=0)
+    centred = f - mu
+    sigma = centred.T @ centred / (f.shape[0] - 1)
+    return mu, sigma
+
+
+def _psd_sqrt(sigma):
+    """The symmetric square root V diag(sqrt(max(w, 0))) V^T of a symmetric PSD matrix."""
+    w, v = np.linalg.eigh(sigma)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    """The Frechet (Wasserstein-2 squared) distance between N(mu1, S1) and N(mu2, S2):
+
+        d^2 = ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)
+
+    (Dowson & Landau, 1982, "The Frechet distance between multivariate normal
+    distributions"; used on Inception features as the FID by Heusel et al.,
+    2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local
+    Nash Equilibrium"). Tr (S1^1/2 S2 S1^1/2)^1/2 equals the Tr (S1 S2)^1/2
+    of the usual statement, since S1 S2 is similar to S1^1/2 S2 S1^1/2.
+
+    Computed without scipy, with symmetric eigen-decompositions only:
+
+    1. S1 = V diag(w) V^T, so S1^1/2 = V diag(sqrt(w)) V^T (eigenvalues below 0,
+       which only rounding produces in a covariance, are clipped to 0);
+    2. M = S1^1/2 S2 S1^1/2 is symmetric PSD, so Tr M^1/2 = sum_k sqrt(lambda_k(M)),
+       again with rounding-negative eigenvalues clipped to 0.
+
+    The true distance is >= 0; a tiny negative total (rounding, e.g. for equal
+    Gaussians) is returned as 0.0.
+
+    Args:
+        mu1, mu2: mean vectors of shape (d,).
+        sigma1, sigma2: symmetric PSD covariance matrices of shape (d, d).
+
+    Returns a Python float.
+    """
+    mu1, mu2 = _as_float64(mu1), _as_float64(mu2)
+    s1, s2 = _as_float64(sigma1), _as_float64(sigma2)
+    if mu1.ndim != 1 or mu1.shape != mu2.shape:
+        raise ValueError(f"frechet_distance: means must be vectors of the same length, got "
+                         f"shapes {mu1.shape} and {mu2.shape}")
+    d = mu1.shape[0]
+    for name, s in (("sigma1", s1), ("sigma2", s2)):
+        if s.shape != (d, d):
+            raise ValueError(f"frechet_distance: {name} must have shape ({d}, {d}) to match "
+                             f"the means, got {s.shape}")
+    for name, a in (("mu1", mu1), ("sigma1", s1), ("mu2", mu2), ("sigma2", s2)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"frechet_distance: {name} must be finite (got NaN or inf)")
+    s1 = 0.5 * (s1 + s1.T)  # exactly symmetric, as eigh assumes
+    s2 = 0.5 * (s2 + s2.T)
+    root1 = _psd_sqrt(s1)
+    m = root1 @ s2 @ root1
+    m = 0.5 * (m + m.T)
+    trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh(m), 0.0, None)).sum())
+    diff = mu1 - mu2
+    total = float(diff @ diff) + float(np.trace(s1) + np.trace(s2)) - 2.0 * trace_sqrt
+    return max(total, 0.0)
+
+
+def class_histogram_metrics(probs):
+    """Class-coverage metrics of N samples from their (N, C) class probabilities.
+
+    Each sample is assigned its most likely class argmax_c probs[n, c]. With
+    p_hat_c the fraction of samples assigned to class c:
+
+    * ``classes_covered``: the number of classes assigned to at least one sample;
+    * ``class_fractions``: [p_hat_0, ..., p_hat_{C-1}] (a list of C floats, sum 1);
+    * ``kl_from_uniform``: KL(p_hat || U) = sum_{c: p_hat_c > 0} p_hat_c log(p_hat_c C)
+      = log C - H(p_hat), with H the entropy: 0 when the classes are balanced,
+      log C when every sample falls in one class;
+    * ``mean_top_confidence``: (1/N) sum_n max_c probs[n, c], how sure the
+      classifier is on average (near 1 for clean digits, lower for ambiguous ones).
+
+    ``probs`` must hold probabilities (rows in [0, 1] summing to 1, e.g. a
+    softmax); pass a host array (``tensor.numpy()``).
+    """
+    p = _as_float64(probs)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(f"class_histogram_metrics: probs must be 2-D (N, C) with N, C >= 1, "
+                         f"got shape {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("class_histogram_metrics: probs must be finite (got NaN or inf)")
+    if np.any(p < 0) or np.any(p > 1) or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-4):
+        raise ValueError("class_histogram_metrics: probs must be probabilities (each row in "
+                         "[0, 1], summing to 1); pass softmax(logits), not logits")
+    n, c = p.shape
+    counts = np.bincount(np.argmax(p, axis=1), minlength=c)
+    fractions = counts / n
+    q = fractions[fractions > 0]
+    return {"classes_covered": int(np.count_nonzero(counts)),
+            "class_fractions": [float(f) for f in fractions],
+            "kl_from_uniform": float(np.sum(q * np.log(q * c))),
+            "mean_top_confidence": float(p.max(axis=1).mean())}
