@@ -2,7 +2,8 @@
 
 Reading order for a learner: backend -> autograd -> ops -> activations ->
 losses -> nn -> optim -> gradcheck -> gan -> objectives, then examples/gaussian.py
-(and datasets with examples/mixtures.py);
+(and datasets with examples/mixtures.py; data, checkpoint and scoring with
+examples/mnist.py);
 npgan.viz draws a graph and npgan.trace() records a backward pass.
 """
 from npgan import backend
@@ -11,7 +12,7 @@ from npgan.backend import (BackendUnavailableError, available_backends, float32,
                            set_default_dtype)
 from npgan.autograd import FreedGraphError, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from npgan import ops, activations, losses, functional, nn, optim, random, gan, viz  # noqa: E402
-from npgan import objectives, datasets  # noqa: E402
+from npgan import objectives, datasets, metrics, data, checkpoint, scoring  # noqa: E402
 from npgan.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from npgan.tracing import trace
 
@@ -37,4 +38,4 @@ __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enable
            "set_default_dtype", "get_default_dtype", "float32", "float64", "gradcheck",
            "gradgradcheck", "GradcheckError", "FreedGraphError", "BackendUnavailableError",
            "functional", "nn", "optim", "ops", "activations", "losses", "random", "backend", "gan", "viz", "trace",
-           "objectives", "datasets"]
+           "objectives", "datasets", "metrics", "data", "checkpoint", "scoring"]

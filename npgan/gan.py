@@ -198,13 +198,48 @@ class GANTrainer:
             self.history[key].append(value)
         return stats
 
-    def train(self, steps, log_every=0, log=print, extra_stats=None):
+    def state_dict(self):
+        """Everything a resumed run needs: both networks, both optimizers, the average, the counts.
+
+        Nested dicts of host arrays and numbers, for :func:`npgan.checkpoint.save`.
+        The random generator and the data order are not in it: they belong to
+        the caller (see examples/mnist.py).
+        """
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "g_ema": None if self.g_ema is None else {
+                "params": self.g_ema.module.state_dict(), "updates": self.g_ema.updates},
+            "step_count": self.step_count,
+            "history": {k: list(v) for k, v in self.history.items()},
+        }
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned (a ValueError if the networks differ)."""
+        if (state.get("g_ema") is None) != (self.g_ema is None):
+            raise ValueError("GANTrainer.load_state_dict: the state and this trainer disagree on "
+                             "keeping an average of G (g_ema_decay)")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        if self.g_ema is not None:
+            self.g_ema.module.load_state_dict(state["g_ema"]["params"])
+            self.g_ema.updates = int(state["g_ema"]["updates"])
+        self.step_count = int(state["step_count"])
+        self.history = {k: list(state["history"][k]) for k in self.history}
+
+    def train(self, steps, log_every=0, log=print, extra_stats=None, callback=None):
         """Run ``steps`` iterations; every ``log_every`` steps print one progress line.
 
         ``extra_stats()`` may return a dict of more numbers for the line
-        (e.g. the generated mean and std). With an ``lr_schedule``, step t of
-        this call runs at ``schedule(t, steps)`` times the learning rates the
-        optimizers had when the trainer was built. Returns the history dict.
+        (e.g. the generated mean and std). ``callback(stats)``, if given, runs
+        after every step (to save sample grids or checkpoints). With an
+        ``lr_schedule``, step t of this call runs at ``schedule(t, steps)``
+        times the learning rates the optimizers had when the trainer was
+        built. Returns the history dict.
         """
         start = time.perf_counter()
         for t in range(steps):
@@ -220,4 +255,6 @@ class GANTrainer:
                 if extra_stats is not None:
                     line += "".join(f"  {k} {v:.4f}" for k, v in extra_stats().items())
                 log(f"{line}  [{time.perf_counter() - start:.1f}s]")
+            if callback is not None:
+                callback(stats)
         return self.history

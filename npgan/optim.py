@@ -174,8 +174,9 @@ class Optimizer:
                     raise ValueError(
                         f"{name}.load_state_dict: state {n!r} of parameter {i} has shape "
                         f"{tuple(a.shape)}, the parameter has shape {p.shape}")
-        for n in self.hyper_names:
-            setattr(self, n, state["hyper"][n])
+        for n in self.hyper_names:  # a list from a JSON checkpoint is a tuple here (betas)
+            value = state["hyper"][n]
+            setattr(self, n, tuple(value) if isinstance(value, list) else value)
         self.steps = int(state["steps"])
         self._flat = None  # the state arrays are replaced: rebuild the buffers from them
         self.state = [{n: (int(a) if n == "step" else None if a is None
