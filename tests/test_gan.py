@@ -5,7 +5,7 @@ import pytest
 import npgan
 from npgan import nn, optim
 from npgan import random as nprandom
-from npgan.gan import ExponentialMovingAverage, GANTrainer, linear_decay
+from npgan.gan import ExponentialMovingAverage, GANTrainer, Packed, linear_decay
 
 
 def make_trainer(**kwargs):
@@ -85,3 +85,27 @@ def test_trainer_keeps_an_average_generator():
     assert any(not np.array_equal(a, b) for a, b in zip(live, avg))
     out = trainer.g_ema.module(nprandom.rand(4, 1))
     assert out.shape == (4, 1) and not out.requires_grad
+
+
+def test_packed_discriminator_sees_m_samples_side_by_side():
+    """Pack m = 3: row k of D's input is samples 3k, 3k+1, 3k+2 concatenated, in order."""
+    npgan.set_default_dtype("float64")
+    D = nn.Sequential(nn.Linear(6, 5), nn.LeakyReLU(0.2), nn.Linear(5, 1))
+    x = npgan.tensor(np.random.default_rng(0).standard_normal((9, 2)), requires_grad=True)
+    out = Packed(D, 3)(x)
+    assert out.shape == (3, 1)
+    rows = x.numpy().reshape(3, 6)
+    w1, b1 = D[0].weight.numpy(), D[0].bias.numpy()
+    h = rows @ w1.T + b1
+    h = np.where(h > 0, h, 0.2 * h)
+    expected = h @ D[2].weight.numpy().T + D[2].bias.numpy()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    assert npgan.gradcheck(lambda t: Packed(D, 3)(t), [x])
+
+
+def test_packed_discriminator_errors():
+    D = nn.Sequential(nn.Linear(4, 1))
+    with pytest.raises(ValueError, match="multiple of the pack size 2"):
+        Packed(D, 2)(npgan.tensor(np.zeros((3, 2))))
+    with pytest.raises(ValueError, match="positive int"):
+        Packed(D, 0)
