@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: find npgan bes
 import npgan  # noqa: E402
 from npgan import backend, datasets, metrics, nn, objectives, optim  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
-from npgan.gan import GANTrainer  # noqa: E402
+from npgan.gan import GANTrainer, Packed, linear_decay  # noqa: E402
 
 EVAL_SAMPLES = 2_500
 PLOT_SAMPLES = 1_000
@@ -89,6 +89,13 @@ def parse_args(argv):
     p.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default: per loss)")
     p.add_argument("--clip", type=float, default=0.01, help="wgan: weight-clipping bound c")
     p.add_argument("--gp-weight", type=float, default=10.0, help="wgan-gp: penalty weight lambda")
+    p.add_argument("--pack", type=int, default=1,
+                   help="D judges packs of this many samples (PacGAN; 1 = plain D)")
+    p.add_argument("--ema-decay", type=float, default=0.0,
+                   help="sample from a moving average of G's weights with this decay (0 = off)")
+    p.add_argument("--lr-final", type=float, default=1.0,
+                   help="decay both learning rates linearly to this factor at the last step "
+                        "(default 1: constant)")
     p.add_argument("--snapshots", type=int, default=4, help="panels of the PNG over training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=0,
@@ -96,13 +103,19 @@ def parse_args(argv):
     p.add_argument("--out", default=os.path.join("runs", "mixtures"), help="output directory")
     p.add_argument("--quiet", action="store_true", help="print only errors")
     args = p.parse_args(argv)
-    for name in ("steps", "batch_size", "hidden", "layers", "noise_dim", "snapshots"):
+    for name in ("steps", "batch_size", "hidden", "layers", "noise_dim", "snapshots", "pack"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.d_steps is not None and args.d_steps < 1:
         p.error("--d-steps must be >= 1")
     if args.seed < 0:
         p.error("--seed must be >= 0")
+    if args.batch_size % args.pack:
+        p.error(f"--batch-size ({args.batch_size}) must be a multiple of --pack ({args.pack})")
+    if not 0 <= args.ema_decay < 1:
+        p.error("--ema-decay must be in [0, 1)")
+    if not 0 <= args.lr_final <= 1:
+        p.error("--lr-final must be in [0, 1]")
     opt_name, lr, betas, d_steps = DEFAULTS[args.loss]
     if betas is not None:
         betas = (betas[0] if args.beta1 is None else args.beta1,
@@ -119,7 +132,9 @@ def parse_args(argv):
 def build(args):
     """G, D and the trainer for these arguments (backend and seed already set)."""
     G = mlp(args.noise_dim, args.hidden, args.layers, 2, nn.ReLU)
-    D = mlp(2, args.hidden, args.layers, 1, lambda: nn.LeakyReLU(0.2))
+    D = mlp(2 * args.pack, args.hidden, args.layers, 1, lambda: nn.LeakyReLU(0.2))
+    if args.pack > 1:
+        D = Packed(D, args.pack)
     if args.optimizer == "rmsprop":
         g_opt = optim.RMSprop(G.parameters(), lr=args.lr)
         d_opt = optim.RMSprop(D.parameters(), lr=args.d_lr)
@@ -130,7 +145,14 @@ def build(args):
     return GANTrainer(G, D, g_opt, d_opt,
                       sample_real=lambda n: datasets.sample(args.dataset, n),
                       sample_noise=lambda n: nprandom.randn(n, args.noise_dim),
-                      objective=objective, d_steps=args.d_steps, batch_size=args.batch_size)
+                      objective=objective, d_steps=args.d_steps, batch_size=args.batch_size,
+                      lr_schedule=None if args.lr_final == 1 else linear_decay(args.lr_final),
+                      g_ema_decay=args.ema_decay or None)
+
+
+def generator(trainer):
+    """The generator to sample: the moving average of G's weights when kept, else G."""
+    return trainer.g_ema.module if trainer.g_ema is not None else trainer.G
 
 
 def snapshot(trainer, noise, args):
@@ -139,9 +161,11 @@ def snapshot(trainer, noise, args):
     h = EXTENT[args.dataset]
     axis = np.linspace(-h, h, HEATMAP_POINTS)
     xx, yy = np.meshgrid(axis, axis)
-    points = npgan.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1))
+    points = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    # a packed D scores a pack of m copies of each point
+    points = npgan.tensor(np.repeat(points, args.pack, axis=0))
     with npgan.no_grad():
-        samples = trainer.G(noise).numpy()
+        samples = generator(trainer)(noise).numpy()
         scores = trainer.D(points).numpy().reshape(xx.shape)
     return {"step": trainer.step_count, "samples": samples, "scores": scores}
 
@@ -199,7 +223,10 @@ def main(argv=None):
         say(f"mixtures GAN: dataset {args.dataset}, loss {args.loss}, backend {args.backend}, "
             f"steps {args.steps}, seed {args.seed}, batch {args.batch_size}, d_steps "
             f"{args.d_steps}, MLP {args.layers} x {args.hidden}, {args.optimizer} lr G {args.lr:g} "
-            f"D {args.d_lr:g}" + (f" betas {args.betas}" if args.betas else ""))
+            f"D {args.d_lr:g}" + (f" betas {args.betas}" if args.betas else "")
+            + (f", pack {args.pack}" if args.pack > 1 else "")
+            + (f", ema {args.ema_decay:g}" if args.ema_decay else "")
+            + (f", lr x{args.lr_final:g} at the end" if args.lr_final != 1 else ""))
         plot_noise = nprandom.randn(PLOT_SAMPLES, args.noise_dim)
         snap_steps = sorted({max(1, round(args.steps * (i + 1) / args.snapshots))
                              for i in range(args.snapshots)})
@@ -224,7 +251,7 @@ def main(argv=None):
         seconds = time.perf_counter() - start
 
         with npgan.no_grad():
-            samples = trainer.G(nprandom.randn(EVAL_SAMPLES, args.noise_dim)).numpy()
+            samples = generator(trainer)(nprandom.randn(EVAL_SAMPLES, args.noise_dim)).numpy()
         cov = metrics.mode_coverage(samples, centres, sigma)
         kl = cov["reverse_kl"]
         result = {"modes": cov["modes"], "hq": cov["hq"],
@@ -235,6 +262,7 @@ def main(argv=None):
                   "batch_size": args.batch_size, "d_steps": args.d_steps, "hidden": args.hidden,
                   "layers": args.layers, "noise_dim": args.noise_dim,
                   "optimizer": args.optimizer, "g_lr": args.lr, "d_lr": args.d_lr,
+                  "pack": args.pack, "ema_decay": args.ema_decay, "lr_final": args.lr_final,
                   "betas": list(args.betas) if args.betas else None,
                   "clip": args.clip if args.loss == "wgan" else None,
                   "gp_weight": args.gp_weight if args.loss == "wgan-gp" else None}

@@ -53,3 +53,17 @@ def test_bad_flags(example, capsys):
     with pytest.raises(SystemExit):
         example.main(["--steps", "0"])
     assert "--steps must be >= 1" in capsys.readouterr().err
+
+
+def test_packing_averaging_and_decay_flags(example, tmp_path):
+    m = run(example, tmp_path, "--loss", "ns", "--pack", "4", "--ema-decay", "0.9",
+            "--lr-final", "0.1")
+    assert m["pack"] == 4 and m["ema_decay"] == 0.9 and m["lr_final"] == 0.1
+    with open(tmp_path / "mixtures.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pack_must_divide_the_batch(example, capsys):
+    with pytest.raises(SystemExit):
+        example.main(["--pack", "3", "--batch-size", "32"])
+    assert "--batch-size (32) must be a multiple of --pack (3)" in capsys.readouterr().err
