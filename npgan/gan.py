@@ -133,7 +133,7 @@ class GANTrainer:
             :meth:`train` call of ``total`` steps.
         g_ema_decay: optional decay in [0, 1) of an exponential moving average of G's
             parameters, updated after every G step; the average is ``self.g_ema.module``.
-        objective: optional name ("gan", "ns", "wgan", "wgan-gp") or
+        objective: optional name ("gan", "ns", "ns-gp", "wgan", "wgan-gp") or
             :class:`npgan.objectives.Objective`; when given it selects the D loss, the G
             loss (``g_loss`` is then ignored), weight clipping and the gradient penalty.
     """

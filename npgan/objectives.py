@@ -1,4 +1,5 @@
-"""GAN objectives by name: minimax, non-saturating, Wasserstein (WGAN) and WGAN-GP.
+"""GAN objectives by name: minimax, non-saturating (with or without a gradient penalty),
+Wasserstein (WGAN) and WGAN-GP.
 
 The discriminator (a *critic* for the Wasserstein objectives) returns one
 unbounded score per sample: a = D(x) on real data, b = D(G(z)) on fakes.
@@ -6,6 +7,10 @@ unbounded score per sample: a = D(x) on real data, b = D(G(z)) on fakes.
     "gan"      (Goodfellow et al., 2014)   L_D = mean softplus(-a) + mean softplus(b)
                                            L_G = -mean softplus(b)  = mean log(1 - sigmoid(b))
     "ns"       (same paper, Section 3)     L_D as "gan";  L_G = mean softplus(-b) = -mean log sigmoid(b)
+    "ns-gp"    (Fedus et al., 2018, "Many   "ns" plus WGAN-GP's penalty below, on D's logit
+               Paths to Equilibrium")      (that paper pairs the penalty with the non-
+                                           saturating loss; lambda is a choice: 1 on our
+                                           2-D mixtures, see examples/mixtures.py)
     "wgan"     (Arjovsky et al., 2017)     L_D = mean b - mean a;   L_G = -mean b
                                            + weight clipping: every critic weight into [-c, c]
                                            after each critic update (paper: c = 0.01,
@@ -111,7 +116,7 @@ def gradient_penalty(critic, real, fake, weight=10.0, eps=None):
     x_hat = interpolate(real, fake, eps)
     scores = critic(x_hat)
     g, = grad(scores.sum(), [x_hat], create_graph=True)
-    g = g.reshape(g.shape[0], -1)
+    g = g.reshape(scores.shape[0], -1)  # one row per score: per sample, or per pack (Packed)
     norm = ((g * g).sum(axis=1) + NORM_EPS) ** 0.5
     return weight * ((norm - 1) ** 2).mean()
 
@@ -120,7 +125,7 @@ class Objective:
     """A named GAN objective: D loss, G loss, and the critic's Lipschitz aid (clip or penalty).
 
     Attributes:
-        name: "gan", "ns", "wgan" or "wgan-gp".
+        name: "gan", "ns", "ns-gp", "wgan" or "wgan-gp".
         d_loss(real_scores, fake_scores), g_loss(fake_scores): the two losses.
         clip: weight-clipping bound c (None: no clipping).
         penalty_weight: lambda of the gradient penalty (None: no penalty).
@@ -143,19 +148,22 @@ class Objective:
                 f"penalty_weight={self.penalty_weight!r})")
 
 
-OBJECTIVE_NAMES = ("gan", "ns", "wgan", "wgan-gp")
+OBJECTIVE_NAMES = ("gan", "ns", "ns-gp", "wgan", "wgan-gp")
 
 
 def get_objective(name, clip=0.01, penalty_weight=10.0):
     """The :class:`Objective` called ``name`` (one of :data:`OBJECTIVE_NAMES`).
 
     ``clip`` is used by "wgan" only (paper: 0.01), ``penalty_weight`` by
-    "wgan-gp" only (paper: 10).
+    "wgan-gp" (paper: 10) and "ns-gp" only.
     """
     if name == "gan":
         return Objective(name, losses.discriminator_loss, losses.minimax_generator_loss)
     if name == "ns":
         return Objective(name, losses.discriminator_loss, losses.nonsaturating_generator_loss)
+    if name == "ns-gp":
+        return Objective(name, losses.discriminator_loss, losses.nonsaturating_generator_loss,
+                         penalty_weight=penalty_weight)
     if name == "wgan":
         return Objective(name, wasserstein_critic_loss, wasserstein_generator_loss, clip=clip,
                          scores_are_logits=False)

@@ -40,6 +40,10 @@ def test_get_objective_table_and_errors():
     assert w.clip == 0.01 and w.penalty_weight is None and not w.scores_are_logits
     gp = objectives.get_objective("wgan-gp", penalty_weight=5.0)
     assert gp.penalty_weight == 5.0 and gp.clip is None
+    nsgp = objectives.get_objective("ns-gp", penalty_weight=1.0)
+    assert nsgp.g_loss is npgan.losses.nonsaturating_generator_loss
+    assert nsgp.d_loss is npgan.losses.discriminator_loss
+    assert nsgp.penalty_weight == 1.0 and nsgp.clip is None and nsgp.scores_are_logits
     with pytest.raises(ValueError, match="must be one of .*'wgan-gp'.*got 'lsgan'"):
         objectives.get_objective("lsgan")
     with pytest.raises(ValueError, match="clip must be > 0"):
@@ -104,6 +108,18 @@ def test_penalty_of_a_linear_critic_is_closed_form(backend_name):
     expected = 2 * 10 * (norm - 1) * w / norm
     assert backend.to_numpy(D.weight.grad.data).ravel() == pytest.approx(expected, rel=1e-9)
     assert D.bias.grad is None or float(abs(backend.to_numpy(D.bias.grad.data)).max()) == 0.0
+
+
+def test_penalty_of_a_packed_linear_critic_is_per_pack(backend_name):
+    """Packed(m=2) over D(p) = w.p, p = two 2-D samples side by side: the gradient with respect
+    to a pack is w (4 numbers), so penalty = lambda (||w|| - 1)^2, not a per-sample norm."""
+    npgan.set_default_dtype("float64")
+    D = nn.Linear(4, 1)
+    w = backend.to_numpy(D.weight.data).ravel()
+    real, fake = nprandom.randn(16, 2), nprandom.randn(16, 2)
+    pen = objectives.gradient_penalty(npgan.gan.Packed(D, 2), real, fake, weight=3.0)
+    norm = math.sqrt(float((w * w).sum()))
+    assert pen.item() == pytest.approx(3 * (norm - 1) ** 2, rel=1e-10)
 
 
 def test_penalty_interpolates_with_given_eps(backend_name):
