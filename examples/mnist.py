@@ -400,7 +400,7 @@ def _run(args, say):
             images = backend.to_numpy(sampler()(fixed).data)
         save_grid(os.path.join(args.out, "samples", f"step_{step:06d}.png"), images,
                   title=f"step {step}")
-        if step != total and (not snapshots or snapshots[-1][0] != step):
+        if step != total:  # the final grid ends progress.png separately
             snapshots.append((step, images))
         return images
 
@@ -414,8 +414,8 @@ def _run(args, say):
 
     def after_step(stats):
         step = stats["step"]
-        if args.sample_every and step % args.sample_every == 0:
-            grid_at(step)
+        if args.sample_every and step % args.sample_every == 0 and step != total:
+            grid_at(step)  # the last step's grid is drawn once, after training
         end_of_epoch = batches.position + args.batch_size > batches.n_rows
         if end_of_epoch and step < total:
             save_checkpoint(ckpt_path, trainer, batches, config, extra)

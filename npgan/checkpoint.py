@@ -36,7 +36,7 @@ class CheckpointError(ValueError):
 
 def _split(state, path, arrays):
     """The JSON-able tree of ``state``, with its arrays moved into ``arrays`` by path."""
-    if backend.is_array(state) or isinstance(state, np.ndarray):
+    if backend.is_array(state):
         name = path or "root"
         arrays[name] = backend.to_numpy(state)
         return {"__array__": name}
