@@ -40,10 +40,17 @@ class Tanh(Function):
     """y = tanh(x);  dx = gy (1 - y^2)."""
 
     def forward(self, x):
-        return backend.get_array_module(x).tanh(x)
+        xp = backend.get_array_module(x)
+        return xp.tanh(x, out=backend.empty(xp, x.shape, x.dtype))
 
     def backward(self, gy, x, y):
-        return gy * (1 - y * y)
+        if isinstance(gy, Tensor):  # create_graph: recorded ops
+            return gy * (1 - y * y)
+        xp = backend.get_array_module(y)
+        d = xp.multiply(y, y, out=backend.empty(xp, y.shape, y.dtype))
+        xp.subtract(1, d, out=d)
+        d *= gy
+        return d
 
 
 class ReLU(Function):
@@ -57,19 +64,33 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
-    """y = x if x > 0 else s x;  dx = gy (1 if x > 0 else s)."""
+    """y = x if x > 0 else s x;  dx = gy (1 if x > 0 else s).
+
+    Forward as max(x, s x) (min for s > 1): two passes and no stored mask. Backward
+    builds the slope as [x > 0] (1 - s) + s, which is exactly 1 or s for 0 <= s <= 1.
+    (``xp.where`` with scalar branches costs several times as much as either.)
+    """
 
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        one, s = x.dtype.type(1), x.dtype.type(self.negative_slope)
-        self.slope = xp.where(x > 0, one, s)  # the local derivative, kept for backward
-        return x * self.slope
+        y = xp.multiply(x, x.dtype.type(self.negative_slope), out=backend.empty(xp, x.shape, x.dtype))
+        pick = xp.maximum if self.negative_slope <= 1 else xp.minimum
+        return pick(x, y, out=y)
 
     def backward(self, gy, x, y):
-        return gy * self.slope
+        s = self.negative_slope
+        x = data(x)
+        xp = backend.get_array_module(x)
+        slope = xp.greater(x, 0, out=backend.empty(xp, x.shape, x.dtype))  # [x > 0] as 0.0 / 1.0
+        slope *= 1 - s
+        slope += s
+        if isinstance(gy, Tensor):  # create_graph: a recorded product with a constant
+            return gy * slope
+        slope *= gy
+        return slope
 
 
 class ELU(Function):
@@ -138,11 +159,29 @@ def softplus(x):
     return _apply(Softplus(), x)
 
 
+class Dropout(Function):
+    """y = x * mask;  dx = gy * mask, with mask = keep / (1 - p) a constant of the graph."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.multiply(x, self.mask, out=backend.empty(xp, x.shape, x.dtype))
+
+    def backward(self, gy, x, y):
+        if isinstance(gy, Tensor):  # create_graph: a recorded product with a constant
+            return gy * self.mask
+        xp = backend.get_array_module(gy)
+        return xp.multiply(gy, self.mask, out=backend.empty(xp, gy.shape, gy.dtype))
+
+
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p).
 
-    The identity when ``training`` is False or ``p`` is 0. The mask is drawn
-    from npgan's seeded generator in x's dtype and is a constant of the graph.
+    The identity when ``training`` is False or ``p`` is 0. The keep mask is drawn
+    from npgan's seeded generator (:meth:`npgan.backend.Generator.keep_mask`) and
+    is a constant of the graph.
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
@@ -150,5 +189,7 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1:
         return x * 0.0
-    keep = backend.get_rng().random(x.shape, x.dtype) >= p
-    return x * (keep.astype(x.dtype) / (1 - p))
+    xp = backend.get_array_module(data(x))
+    keep = backend.get_rng().keep_mask(x.shape, p)
+    mask = xp.multiply(keep, x.dtype.type(1 / (1 - p)), out=backend.empty(xp, x.shape, x.dtype))
+    return _apply(Dropout(mask), x)

@@ -224,6 +224,15 @@ def matmul(a, b):
     return MatMul()(a, b)
 
 
+def matmul_2d(a, b):
+    """``a @ b`` for matrices; with arrays the product goes into a reused buffer
+    (:func:`npgan.backend.empty`), with Tensors (``create_graph``) it is a recorded op."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return a @ b
+    xp = backend.get_array_module(a)
+    return xp.matmul(a, b, out=backend.empty(xp, (a.shape[0], b.shape[1]), xp.result_type(a, b)))
+
+
 class Linear(Function):
     """y = x W^T + b, x of shape (N, in), W (out, in), b (out,).
 
@@ -231,15 +240,15 @@ class Linear(Function):
     """
 
     def forward(self, x, W, b=None):
-        y = x @ W.T
+        y = matmul_2d(x, W.T)
         if b is not None:
             y += b  # in place: saves one temporary of the output's size
         return y
 
     def backward(self, gy, x, W, *rest):
         b = rest[0] if len(rest) == 2 else None
-        gx = gy @ W if self.needs[0] else None
-        gW = gy.T @ x if self.needs[1] else None
+        gx = matmul_2d(gy, W) if self.needs[0] else None
+        gW = matmul_2d(gy.T, x) if self.needs[1] else None
         if b is None:
             return gx, gW
         gb = gy.sum(axis=0) if self.needs[2] else None
@@ -397,6 +406,46 @@ def transpose(x, axes=None):
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
     return Transpose(axes)(x)
+
+
+class Concatenate(Function):
+    """y = [x_1; x_2; ...] joined along ``axis``;  dx_i = the slice of gy that x_i occupies."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy, *args):
+        grads, start = [], 0
+        lead = (slice(None),) * self.axis
+        for size, need in zip(self.sizes, self.needs):
+            grads.append(gy[lead + (slice(start, start + size),)] if need else None)
+            start += size
+        return grads[0] if len(grads) == 1 else tuple(grads)  # one input: its gradient alone
+
+
+def concatenate(tensors, axis=0):
+    """The tensors joined along ``axis`` (every other dimension must agree), as numpy's."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: got no tensors to join")
+    first = next((t for t in tensors if isinstance(t, Tensor)), None)
+    tensors = [as_tensor(t, first) if first is not None else Tensor(t) for t in tensors]
+    ndim = tensors[0].ndim
+    if ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be joined; reshape them to (1,)")
+    axis = _normalize_axis(axis, ndim)[0]
+    def others(shape):  # the dimensions that must agree
+        return shape[:axis] + shape[axis + 1:]
+    for i, t in enumerate(tensors):
+        if t.ndim != ndim or others(t.shape) != others(tensors[0].shape):
+            raise ValueError(
+                f"concatenate: tensor {i} has shape {t.shape}, which does not match tensor 0's "
+                f"{tensors[0].shape} outside axis {axis}")
+    return Concatenate(axis)(*tensors)
 
 
 def _is_basic_index(index):

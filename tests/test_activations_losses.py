@@ -50,6 +50,8 @@ ACTIVATIONS = {
     "leaky_relu_0.2": (lambda x: A.leaky_relu(x, negative_slope=0.2),
                        lambda x: np.where(x > 0, x, 0.2 * x)),
     "leaky_relu_default": (A.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x)),
+    "leaky_relu_1.5": (lambda x: A.leaky_relu(x, 1.5), lambda x: np.where(x > 0, x, 1.5 * x)),
+    "leaky_relu_-0.3": (lambda x: A.leaky_relu(x, -0.3), lambda x: np.where(x > 0, x, -0.3 * x)),
     "elu_1": (A.elu, lambda x: np.where(x > 0, x, np.exp(x) - 1.0)),
     "elu_0.7": (lambda x: A.elu(x, alpha=0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1.0))),
     "sigmoid": (A.sigmoid, np_sigmoid),
@@ -95,6 +97,23 @@ def test_activation_derivatives_closed_form(backend_name, name):
         close(gg, d2(x_np), rtol=1e-10)
     else:  # piecewise linear: the first derivative is constant, no graph to differentiate
         np.testing.assert_array_equal(d2(x_np), 0.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("slope", [0.2, 0.01, 0.3, 0.001])
+def test_leaky_relu_is_exact_in_both_directions(backend_name, dtype, slope):
+    """y is x or exactly (slope x rounded), and dx is gy or exactly (gy slope rounded): the
+    arithmetic form of the slope, [x > 0] (1 - s) + s, lands exactly on 1 and s."""
+    rng = np.random.default_rng(5)
+    x_np = rng.normal(size=(64, 33)).astype(dtype)
+    x_np[0, :3] = 0.0
+    gy_np = rng.normal(size=x_np.shape).astype(dtype)
+    s = np.dtype(dtype).type(slope)
+    x = npgan.tensor(x_np, requires_grad=True)
+    y = A.leaky_relu(x, slope)
+    y.backward(npgan.tensor(gy_np))
+    np.testing.assert_array_equal(y.numpy(), np.where(x_np > 0, x_np, x_np * s))
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(x_np > 0, gy_np, gy_np * s))
 
 
 def test_activation_values_closed_form(backend_name):
@@ -331,6 +350,17 @@ def test_dropout_masks_differ_between_calls_and_repeat_with_seed(backend_name):
     c = A.dropout(x).numpy()
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("n", [1, 7, (1 << 14) - 1, 1 << 14, 3 * (1 << 14) + 5])
+def test_keep_mask_is_one_draw_of_32_bit_integers_against_a_threshold(n):
+    """numpy's keep mask, drawn in pieces, equals [u >= round(p 2^32)] for one draw of n
+    32-bit integers u (the halves of the generator's raw 64-bit outputs, low half first)."""
+    p, seed = 0.3, 11
+    keep = npgan.backend.Generator(seed, "numpy").keep_mask((n,), p)
+    raw = np.random.Generator(np.random.PCG64(seed)).bit_generator.random_raw((n + 1) // 2)
+    halves = np.stack([raw & 0xFFFFFFFF, raw >> 32], axis=1).reshape(-1)[:n]
+    np.testing.assert_array_equal(keep, halves >= round(p * 2 ** 32))
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])

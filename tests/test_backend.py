@@ -325,3 +325,65 @@ def test_array_helpers_on_numpy():
     assert a[0] == 0.0, "to_numpy copies"
     assert backend.asarray([1, 2], dtype="float32").dtype == np.float32
     backend.synchronize()  # a no-op on the CPU
+
+
+# --- the array cache -------------------------------------------------------------------
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_array_cache_hands_back_an_array_once_nothing_else_holds_it():
+    cache = backend.ArrayCache(min_bytes=0)
+    a = cache.empty(np, (4, 5), np.float32)
+    where = _address(a)
+    b = cache.empty(np, (4, 5), np.float32)  # a is still held: another array
+    assert not np.shares_memory(a, b)
+    del a
+    c = cache.empty(np, (4, 5), np.float32)
+    assert _address(c) == where and c.shape == (4, 5) and c.dtype == np.float32
+    assert cache.empty(np, (5, 4), np.float32) is not c  # another shape: another array
+
+
+def test_array_cache_keeps_an_array_with_a_live_view_out_of_reach():
+    cache = backend.ArrayCache(min_bytes=0)
+    a = cache.empty(np, (8,), np.float64)
+    view = a[2:]
+    view[:] = 7.0
+    del a
+    b = cache.empty(np, (8,), np.float64)
+    b[:] = -1.0
+    np.testing.assert_array_equal(view, 7.0)
+
+
+def test_array_cache_limits():
+    cache = backend.ArrayCache(min_bytes=64, max_bytes=256)
+    cache.empty(np, (4,), np.float64)           # 32 bytes: below min_bytes, not kept
+    assert cache.bytes == 0
+    held = [cache.empty(np, (16,), np.float64)]  # 128 bytes: kept
+    held.append(cache.empty(np, (16,), np.float64))  # the first is in use: a second, 256 in all
+    held.append(cache.empty(np, (16,), np.float64))  # would pass max_bytes: not kept
+    assert cache.bytes == 256
+    cache.clear()
+    assert cache.bytes == 0
+
+
+def test_reused_arrays_never_change_a_result_still_in_use():
+    """Two graphs alive at once, each backpropagated after the other was built: the gradients
+    are those of each graph alone (float64 against numpy)."""
+    npgan.set_default_dtype("float64")
+    rng = np.random.default_rng(4)
+    W_np = rng.normal(size=(300, 200))
+    x1_np, x2_np = rng.normal(size=(64, 200)), rng.normal(size=(64, 200))
+    W = npgan.tensor(W_np, requires_grad=True)
+    y1 = npgan.activations.tanh(npgan.functional.linear(npgan.tensor(x1_np), W))
+    keep = y1.numpy().copy()
+    y2 = npgan.activations.tanh(npgan.functional.linear(npgan.tensor(x2_np), W))
+    np.testing.assert_array_equal(y1.numpy(), keep)
+    y1.sum().backward()
+    g1 = W.grad.numpy()
+    W.grad = None
+    y2.sum().backward()
+    for x_np, g in ((x1_np, g1), (x2_np, W.grad.numpy())):
+        expected = ((1 - np.tanh(x_np @ W_np.T) ** 2).T @ x_np)
+        np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-12)

@@ -38,15 +38,16 @@ def _one_thread():
 
 
 class ReplayGenerator:
-    """Stands in for npgan's generator: Dropout's ``random`` calls get the given uniforms, in order."""
+    """Stands in for npgan's generator: Dropout's ``keep_mask`` calls get [u >= p] for the
+    given uniforms u, in order."""
 
     def __init__(self, uniforms):
         self.uniforms = list(uniforms)
 
-    def random(self, shape, dtype):
+    def keep_mask(self, shape, p):
         u = self.uniforms.pop(0)
         assert u.shape == tuple(shape), "dropout drew in an unexpected order"
-        return u.astype(dtype)
+        return u >= p
 
 
 def pairs(arrays):
@@ -74,7 +75,8 @@ def engine_step(spec, real, z_d, z_g, u, monkeypatch):
     npgan.manual_seed(3)
     G, D = bench.npgan_models(spec)
     init = {"G": [p.numpy() for p in G.parameters()], "D": [p.numpy() for p in D.parameters()]}
-    replay = ReplayGenerator(u["real"] + u["fake"] + u["g"])  # D(x), D(G(z)), then the G step
+    # the D step runs D once over [x; G(z)] (each layer's mask covers both), then the G step
+    replay = ReplayGenerator([np.concatenate([r, f]) for r, f in zip(u["real"], u["fake"])] + u["g"])
     monkeypatch.setattr(backend, "get_rng", lambda: replay)
     noises = [z_d, z_g]
     trainer = GANTrainer(

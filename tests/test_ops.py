@@ -405,6 +405,41 @@ def test_transpose_gradient_is_inverse_permutation(backend_name):
     close(x.grad, gy_np.transpose(2, 0, 1))
 
 
+@SETTINGS
+@given(data=st.data(), shape=NONEMPTY_SHAPES, seed=SEEDS)
+def test_concatenate(backend_name, data, shape, seed):
+    rng = np.random.default_rng(seed)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    sizes = data.draw(st.lists(DIM, min_size=1, max_size=3))
+    parts_np = []
+    for k in sizes:
+        part = list(shape)
+        part[axis] = k
+        parts_np.append(values(rng, tuple(part)))
+    parts = [t64(a) for a in parts_np]
+    close(ops.concatenate(parts, axis=axis), np.concatenate(parts_np, axis=axis))
+    check(lambda *ts: ops.concatenate(ts, axis=axis), parts)
+
+
+def test_concatenate_gradient_is_each_inputs_slice(backend_name):
+    a, b = t64(np.ones((2, 3))), t64(np.ones((1, 3)), requires_grad=False)
+    gy_np = np.arange(9.0).reshape(3, 3)
+    ops.concatenate([a, b]).backward(gy_np)
+    close(a.grad, gy_np[:2])
+    assert b.grad is None
+
+
+def test_concatenate_errors_say_what_does_not_fit(backend_name):
+    with pytest.raises(ValueError, match="no tensors"):
+        ops.concatenate([])
+    with pytest.raises(ValueError, match=r"tensor 1 has shape \(2, 4\).*\(2, 3\) outside axis 0"):
+        ops.concatenate([t64(np.ones((2, 3))), t64(np.ones((2, 4)))])
+    with pytest.raises(ValueError, match="zero-dimensional"):
+        ops.concatenate([t64(1.0), t64(2.0)])
+    with pytest.raises(ValueError, match="out of range"):
+        ops.concatenate([t64(np.ones(2))], axis=1)
+
+
 # --- indexing -----------------------------------------------------------------------
 
 @SETTINGS
