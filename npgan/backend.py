@@ -224,9 +224,7 @@ class ArrayCache:
 _cache = ArrayCache()
 
 
-def empty(xp, shape, dtype):
-    """An uninitialised array for an op's output (numpy: from the :class:`ArrayCache`)."""
-    return _cache.empty(xp, shape, dtype)
+empty = _cache.empty  # empty(xp, shape, dtype): an array for an op's output, from the cache
 
 
 def empty_cache():

@@ -36,14 +36,18 @@ penalty where there is one.
 import copy
 import time
 
-from npgan import activations, losses, objectives, ops
+from npgan import backend, losses, objectives
 from npgan.autograd import no_grad
 from npgan.nn import Module
 
 
 def _mean_probability(logits):
-    """mean sigmoid(logits) as a Python float: D's average belief that its inputs are real."""
-    return float(activations.sigmoid(logits).sum()) / logits.size
+    """mean sigmoid(logits) as a Python float: D's average belief that its inputs are real.
+
+    Uses sigmoid(a) = (1 + tanh(a / 2)) / 2: finite for any a, and two array calls.
+    """
+    xp = backend.get_array_module(logits)
+    return 0.5 + 0.5 * float(xp.tanh(logits * 0.5).sum()) / logits.size
 
 
 def linear_decay(final=0.0):
@@ -136,19 +140,11 @@ class GANTrainer:
         objective: optional name ("gan", "ns", "ns-gp", "wgan", "wgan-gp") or
             :class:`npgan.objectives.Objective`; when given it selects the D loss, the G
             loss (``g_loss`` is then ignored), weight clipping and the gradient penalty.
-        joint_d_pass: D scores the real and the fake batch in one pass over their
-            concatenation (default; when both have the same shape): half the op calls
-            and taller matmuls. Every layer
-            of npgan treats rows independently, so this is the loss and gradient of two
-            passes (dropout masks are drawn for the joined rows in one piece). Set it
-            False for a D whose score of one row depends on the other rows of its batch
-            (batch normalisation, minibatch discrimination), which must see real and
-            fake batches apart.
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, sample_real,
                  sample_noise, g_loss="non-saturating", d_steps=1, batch_size=64,
-                 lr_schedule=None, g_ema_decay=None, objective=None, joint_d_pass=True):
+                 lr_schedule=None, g_ema_decay=None, objective=None):
         if g_loss not in losses.GENERATOR_LOSSES:
             raise ValueError(
                 f"GANTrainer: g_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, got {g_loss!r}")
@@ -174,7 +170,6 @@ class GANTrainer:
         self.d_loss_fn = objective.d_loss
         self.d_steps = d_steps
         self.batch_size = batch_size
-        self.joint_d_pass = bool(joint_d_pass)
         self.lr_schedule = lr_schedule
         self.base_lrs = (g_optimizer.lr, d_optimizer.lr)
         self.g_ema = None if g_ema_decay is None else ExponentialMovingAverage(generator, g_ema_decay)
@@ -191,12 +186,7 @@ class GANTrainer:
         real = self.sample_real(n)
         with no_grad():  # no gradient into G here, and no graph recorded for it
             fake = self.G(self.sample_noise(n))
-        if self.joint_d_pass and real.shape == fake.shape:  # one pass over [x; G(z)], split after
-            logits = self.D(ops.concatenate([real, fake]))
-            half = logits.shape[0] // 2
-            real_logits, fake_logits = logits[:half], logits[half:]
-        else:
-            real_logits, fake_logits = self.D(real), self.D(fake)
+        real_logits, fake_logits = self.D(real), self.D(fake)
         loss = self.d_loss_fn(real_logits, fake_logits)
         obj = self.objective
         if obj.penalty_weight is not None:

@@ -230,7 +230,9 @@ def matmul_2d(a, b):
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return a @ b
     xp = backend.get_array_module(a)
-    return xp.matmul(a, b, out=backend.empty(xp, (a.shape[0], b.shape[1]), xp.result_type(a, b)))
+    dtype = a.dtype if a.dtype == b.dtype else xp.result_type(a, b)
+    # dot, not matmul: numpy's matmul takes a slow loop for some thin shapes (a (N, 1) x)
+    return xp.dot(a, b, out=backend.empty(xp, (a.shape[0], b.shape[1]), dtype))
 
 
 class Linear(Function):

@@ -75,8 +75,7 @@ def engine_step(spec, real, z_d, z_g, u, monkeypatch):
     npgan.manual_seed(3)
     G, D = bench.npgan_models(spec)
     init = {"G": [p.numpy() for p in G.parameters()], "D": [p.numpy() for p in D.parameters()]}
-    # the D step runs D once over [x; G(z)] (each layer's mask covers both), then the G step
-    replay = ReplayGenerator([np.concatenate([r, f]) for r, f in zip(u["real"], u["fake"])] + u["g"])
+    replay = ReplayGenerator(u["real"] + u["fake"] + u["g"])  # D(x), D(G(z)), then the G step
     monkeypatch.setattr(backend, "get_rng", lambda: replay)
     noises = [z_d, z_g]
     trainer = GANTrainer(

@@ -109,38 +109,3 @@ def test_packed_discriminator_errors():
         Packed(D, 2)(npgan.tensor(np.zeros((3, 2))))
     with pytest.raises(ValueError, match="positive int"):
         Packed(D, 0)
-
-
-def _d_step_result(joint, pack=1, real_rows=None):
-    """D's loss, logits and gradients after one D step from a fixed start, in float64."""
-    npgan.set_default_dtype("float64")
-    npgan.manual_seed(5)
-    G = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 3))
-    D = nn.Sequential(nn.Linear(3 * pack, 8), nn.ELU(), nn.Linear(8, 1))
-    if pack > 1:
-        D = Packed(D, pack)
-    rng = np.random.default_rng(9)
-    real = rng.normal(size=(real_rows or 8, 3))
-    noise = rng.normal(size=(8, 2))
-    trainer = GANTrainer(G, D, optim.SGD(G.parameters(), lr=0.1), optim.SGD(D.parameters(), lr=0.1),
-                         sample_real=lambda n: npgan.tensor(real), sample_noise=lambda n: npgan.tensor(noise),
-                         batch_size=8, joint_d_pass=joint)
-    loss, real_logits, fake_logits = trainer.d_step()
-    return loss, real_logits.numpy(), fake_logits.numpy(), [p.grad.numpy() for p in D.parameters()]
-
-
-@pytest.mark.parametrize("pack", [1, 2])
-def test_joint_d_pass_gives_the_two_pass_loss_and_gradients(pack):
-    one, two = _d_step_result(True, pack), _d_step_result(False, pack)
-    assert one[0] == pytest.approx(two[0], rel=1e-13)
-    for a, b in zip(one[1:3] + tuple(one[3]), two[1:3] + tuple(two[3])):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-    assert one[1].shape == (8 // pack, 1)
-
-
-def test_joint_d_pass_falls_back_to_two_passes_for_unequal_batches():
-    """A real batch of another size than the fake one is scored on its own: 5 logits, not 6.5."""
-    loss, real_logits, fake_logits, _ = _d_step_result(True, real_rows=5)
-    assert real_logits.shape == (5, 1) and fake_logits.shape == (8, 1)
-    assert loss == pytest.approx(_d_step_result(False, real_rows=5)[0], rel=1e-13)
