@@ -37,6 +37,9 @@ How it is made lean:
   written straight into D's input buffer.
 * LeakyReLU is z times its own slope, so activation and dropout fold into one
   factor F: forward H' = Z * F, backward dZ = dH' * F, one multiply each way.
+* Products go through ``np.dot``, which calls BLAS for every 2-D shape (``np.matmul``
+  takes a slow loop for a thin (N, 1) input), and bias gradients are column sums
+  taken as ``ones @ dZ``, a BLAS product several times faster than ``dZ.sum(axis=0)``.
 * Only the gradients the step needs are computed: no dX for the first layer
   of a pass whose input needs none (data, noise, the detached fake), no dW for
   D in the G step, no graph at all for G's forward in the D step.
@@ -129,6 +132,7 @@ class MLP:
         # F[l] the local factor of hidden layer l; S[l] a scratch of the same shape;
         # dZ[l] the gradient flowing back through layer l's output.
         widths = sizes[1:]
+        self.ones = np.ones(rows, dtype)  # sum_rows dZ = ones^T dZ: a GEMV, faster than a reduction
         self.X = np.empty((rows, sizes[0]), dtype)
         self.dX = np.empty((rows, sizes[0]), dtype)
         self.Z = [np.empty((rows, n), dtype) for n in widths]
@@ -164,7 +168,7 @@ class MLP:
         s, p = self.slope, self.p
         for l in range(self.L - 1):
             Zl, Fl, Sl = Z[l], F[l], S[l]
-            np.matmul(H, self.WT[l], out=Zl)          # Z = H W^T
+            np.dot(H, self.WT[l], out=Zl)             # Z = H W^T
             Zl += self.b[l]                             #     + b
             if p > 0:  # F = keep ~ Bernoulli(1 - p), as 0.0 / 1.0
                 if keep is not None:
@@ -206,7 +210,7 @@ class MLP:
             H = Zl
         # the last layer: Z = H W^T + b, then tanh or nothing
         Y = Z[-1] if out is None else out
-        np.matmul(H, self.WT[-1], out=Y)
+        np.dot(H, self.WT[-1], out=Y)
         Y += self.b[-1]
         if self.out_act == "tanh":
             np.tanh(Y, out=Y)                             # y = tanh(z); dy/dz = 1 - y^2
@@ -236,12 +240,12 @@ class MLP:
                 dZ *= F[l]                                # dZ = dH' * F
             H = Z[l - 1] if l > 0 else self._in           # this layer's input
             if param_grads:
-                np.matmul(dZ.T, H, out=self.gW[l])        # dW = dZ^T H
-                np.add.reduce(dZ, axis=0, out=self.gb[l])  # db = sum_rows dZ
+                np.dot(dZ.T, H, out=self.gW[l])           # dW = dZ^T H
+                np.dot(self.ones[:R], dZ, out=self.gb[l])  # db = sum_rows dZ = 1^T dZ
             if l > 0:
-                np.matmul(dZ, self.W[l], out=dZs[l - 1])  # dH = dZ W (into the layer below)
+                np.dot(dZ, self.W[l], out=dZs[l - 1])     # dH = dZ W (into the layer below)
             elif input_grad:
-                np.matmul(dZ, self.W[0], out=dX)
+                np.dot(dZ, self.W[0], out=dX)
         return dX if input_grad else None
 
     # --- Adam ----------------------------------------------------------------------------
