@@ -24,7 +24,7 @@ from npgan import backend
 from npgan.autograd import Tensor
 
 
-BLOCK = 1 << 15  # elements per block of an update: a block's arrays stay in the CPU's cache
+BLOCK = 1 << 17  # elements per block of an update: 5 float32 blocks (2.5 MB) stay in the CPU cache
 
 
 def blocks(*arrays):
@@ -206,7 +206,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += g                                  # b = mu b + g
             g = buf
-        scratch = xp.empty(min(p.size, BLOCK), dtype=p.dtype)
+        scratch = backend.empty(xp, (min(p.size, BLOCK),), p.dtype)
         for pb, gb in blocks(p, g):
             pb -= xp.multiply(gb, self.lr, out=scratch[:pb.size].reshape(pb.shape))  # p -= lr b
 
@@ -234,7 +234,7 @@ class Adam(Optimizer):
         t = state["step"]
         step_size = self.lr / (1 - b1 ** t)
         bias_correction2_sqrt = math.sqrt(1 - b2 ** t)
-        scratch = xp.empty(min(p.size, BLOCK), dtype=p.dtype)
+        scratch = backend.empty(xp, (min(p.size, BLOCK),), p.dtype)
         for pb, gb, m, v in blocks(p, g, state["exp_avg"], state["exp_avg_sq"]):
             tmp = scratch[:pb.size].reshape(pb.shape)
             m *= b1
@@ -268,7 +268,7 @@ class RMSprop(Optimizer):
         xp = backend.get_array_module(p)
         if state["square_avg"] is None:
             state["square_avg"] = xp.zeros_like(p)
-        scratch = xp.empty(min(p.size, BLOCK), dtype=p.dtype)
+        scratch = backend.empty(xp, (min(p.size, BLOCK),), p.dtype)
         for pb, gb, v in blocks(p, g, state["square_avg"]):
             tmp = scratch[:pb.size].reshape(pb.shape)
             v *= self.alpha
