@@ -23,11 +23,14 @@ Implementations, all timed in the same run on the same data path:
 * PyTorch on the CPU and on CUDA where installed (optional; benchmarks/torch_ref.py).
 
 Each timing: one first step (reported apart: allocations, caches), a calibration
-step, ``--warmup`` warm-up blocks, then ``--repeats`` timed blocks; a block is k
-consecutive steps with k chosen so a block lasts at least 10 ms (k = 1 for
-every MNIST case), the device synchronised (``npgan.backend.synchronize()``,
-``torch.cuda.synchronize()``) before the clock is read. Reported: the median
-of the per-step times of the blocks, with their min and max.
+step, then ``--repeats`` timed blocks in three rounds, each round ``--warmup``
+warm-up blocks and a third of the timed blocks of every implementation in turn
+(so a machine whose speed drifts during the run moves all of them alike); a
+block is k consecutive steps with k chosen so a block lasts at least 10 ms
+(k = 1 for every MNIST case), the device synchronised
+(``npgan.backend.synchronize()``, ``torch.cuda.synchronize()``) before the clock
+is read. Reported: the median of the per-step times of the blocks, with their
+min and max. The matmul peak is measured at the start and again at the end.
 """
 import argparse
 import ctypes
@@ -167,10 +170,12 @@ def cycler(array, n):
 
 @dataclass
 class Runner:
-    """A built implementation: ``step()`` runs one training step, ``sync()`` waits for the device."""
+    """A built implementation: ``step()`` runs one training step, ``sync()`` waits for the device,
+    ``activate()`` makes its settings current before it steps (npgan: its backend)."""
     step: object
     sync: object
     close: object = lambda: None
+    activate: object = lambda: None
 
 
 def _npgan_mlp(sizes, spec, dropout, out_act):
@@ -219,7 +224,8 @@ def build_npgan(spec, batch, pool, backend_name, seed=0):
     except BaseException:
         backend.set_backend(previous)
         raise
-    return Runner(trainer.step, backend.synchronize, lambda: backend.set_backend(previous))
+    return Runner(trainer.step, backend.synchronize, lambda: backend.set_backend(previous),
+                  lambda: backend.set_backend(backend_name))
 
 
 def build_floor(spec, batch, pool, seed=0):
@@ -372,10 +378,11 @@ def other_cpu_now(seconds=1.0):
     return meter.cores()
 
 
-def time_steps(runner, repeats, warmup, min_block_s):
-    """Per-step times (seconds) of ``repeats`` blocks of k steps, after a warm-up.
+def time_steps(runner, repeats, warmup, min_block_s, k=None):
+    """Per-step times of ``repeats`` blocks of k steps, after ``warmup`` untimed blocks.
 
-    Returns a dict: median_ms, min_ms, max_ms, repeats, steps_per_block, first_ms.
+    k (steps per block) is chosen so a block lasts at least ``min_block_s`` unless given.
+    Returns a dict: times_ms (one per block), steps_per_block, first_ms (the first step).
     """
     step, sync = runner.step, runner.sync
     gc.collect()
@@ -385,12 +392,12 @@ def time_steps(runner, repeats, warmup, min_block_s):
     step()
     sync()
     first = perf() - t0
-    t0 = perf()
-    step()
-    sync()
-    one = perf() - t0
-    k = max(1, min(10_000, math.ceil(min_block_s / max(one, 1e-9))))
-    meter = OtherCPU()  # from the warm-up on: a longer window, a finer reading
+    if k is None:
+        t0 = perf()
+        step()
+        sync()
+        one = perf() - t0
+        k = max(1, min(10_000, math.ceil(min_block_s / max(one, 1e-9))))
     for _ in range(warmup * k):
         step()
     sync()
@@ -400,59 +407,100 @@ def time_steps(runner, repeats, warmup, min_block_s):
         for _ in range(k):
             step()
         sync()
-        times.append((perf() - t0) / k)
-    return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
-            "max_ms": 1e3 * max(times), "repeats": repeats, "steps_per_block": k,
-            "first_ms": 1e3 * first, "other_cpu_cores": meter.cores()}
+        times.append(1e3 * (perf() - t0) / k)
+    return {"times_ms": times, "steps_per_block": k, "first_ms": 1e3 * first}
 
 
 class Bench:
-    """Runs and caches the measurements of one invocation."""
+    """Runs and caches the measurements of one invocation.
+
+    The implementations of one case are timed in ``rounds`` rounds, each round a
+    warm-up and a share of the timed blocks of every implementation in turn, so a
+    machine that speeds up or slows down over a minute (a shared host, turbo
+    clocks) moves all of them alike, and the ratios stay honest. Between two
+    implementations the run pauses ``settle_s`` seconds, for the thread pools of the
+    last one (OpenBLAS, OpenMP) to stop spinning.
+    """
 
     #: other processes busier than this (in cores) during a measurement make it "contended"
     CONTENDED = 0.1
 
     def __init__(self, impls, pool, repeats, warmup, min_block_s, retries=0, retry_wait_s=20,
-                 log=print):
+                 rounds=3, settle_s=0.2, log=print):
         self.impls = {i.name: i for i in impls}
         self.pool, self.repeats, self.warmup, self.min_block_s = pool, repeats, warmup, min_block_s
         self.retries, self.retry_wait_s = retries, retry_wait_s
+        self.rounds, self.settle_s = max(1, min(rounds, repeats)), settle_s
         self.cache = {}
         self.log = log
 
-    def measure(self, impl_name, spec, batch):
-        """The timing dict of one implementation on one case, or None when it is skipped."""
-        impl = self.impls.get(impl_name)
-        if impl is None or impl.build is None:
-            return None
-        key = (impl_name, spec, batch)
-        if key not in self.cache:
-            for attempt in range(self.retries + 1):
-                runner = impl.build(spec, batch, self.pool)
-                try:
-                    t = time_steps(runner, self.repeats, self.warmup, self.min_block_s)
-                finally:
-                    runner.close()
-                other = t["other_cpu_cores"]
-                t["contended"] = other is not None and other > self.CONTENDED
-                if not t["contended"] or attempt == self.retries:
-                    break
-                self.log(f"  {case_label(spec, batch)}, {impl.label}: other processes used "
-                         f"{other:.2f} cores meanwhile; measuring again in {self.retry_wait_s} s")
-                time.sleep(self.retry_wait_s)
-            t["attempts"] = attempt + 1
-            flops = step_flops(spec, batch)["total"]
-            t["gflops_per_s"] = flops / (t["median_ms"] * 1e-3) / 1e9
-            self.cache[key] = t
-            flag = f"  CONTENDED ({t['other_cpu_cores']:.2f} cores used by others)" if t["contended"] else ""
-            self.log(f"  {case_label(spec, batch):<34} {impl.label:<27} "
-                     f"{t['median_ms']:9.3f} ms  [{t['min_ms']:.3f} .. {t['max_ms']:.3f}]"
-                     f"  x{t['steps_per_block']}/block  {t['gflops_per_s']:7.1f} GFLOP/s{flag}")
-        return self.cache[key]
+    def _time_row(self, names, spec, batch):
+        """{name: timing dict} for the implementations ``names`` on one case, interleaved."""
+        runners = {}
+        try:
+            for name in names:
+                runners[name] = self.impls[name].build(spec, batch, self.pool)
+            per_round = [len(part) for part in _split(self.repeats, self.rounds)]
+            found = {name: {"times_ms": [], "steps_per_block": None, "first_ms": None}
+                     for name in names}
+            meter = OtherCPU()
+            for r, repeats in enumerate(per_round):
+                for name in names:
+                    runner, got = runners[name], found[name]
+                    runner.activate()
+                    time.sleep(self.settle_s)
+                    t = time_steps(runner, repeats, self.warmup, self.min_block_s,
+                                   k=got["steps_per_block"])
+                    got["times_ms"] += t["times_ms"]
+                    got["steps_per_block"] = t["steps_per_block"]
+                    if r == 0:
+                        got["first_ms"] = t["first_ms"]
+            other = meter.cores()
+        finally:
+            for runner in reversed(list(runners.values())):
+                runner.close()
+        for got in found.values():
+            times = got.pop("times_ms")
+            got.update(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times),
+                       repeats=len(times), rounds=len(per_round), other_cpu_cores=other)
+        return found, other
 
     def row(self, spec, batch):
-        """{impl: timing or None} for every implementation on one case."""
-        return {name: self.measure(name, spec, batch) for name in IMPL_ORDER if name in self.impls}
+        """{impl: timing or None} for every implementation on one case (None: skipped)."""
+        names = [n for n in IMPL_ORDER if n in self.impls]
+        todo = [n for n in names if self.impls[n].build is not None
+                and (n, spec, batch) not in self.cache]
+        if todo:
+            for attempt in range(self.retries + 1):
+                found, other = self._time_row(todo, spec, batch)
+                contended = other is not None and other > self.CONTENDED
+                if not contended or attempt == self.retries:
+                    break
+                self.log(f"  {case_label(spec, batch)}: other processes used {other:.2f} cores "
+                         f"meanwhile; measuring again in {self.retry_wait_s} s")
+                time.sleep(self.retry_wait_s)
+            flops = step_flops(spec, batch)["total"]
+            for name, t in found.items():
+                t["contended"], t["attempts"] = contended, attempt + 1
+                t["gflops_per_s"] = flops / (t["median_ms"] * 1e-3) / 1e9
+                self.cache[(name, spec, batch)] = t
+                flag = (f"  CONTENDED ({t['other_cpu_cores']:.2f} cores used by others)"
+                        if contended else "")
+                self.log(f"  {case_label(spec, batch):<34} {self.impls[name].label:<27} "
+                         f"{t['median_ms']:9.3f} ms  [{t['min_ms']:.3f} .. {t['max_ms']:.3f}]"
+                         f"  x{t['steps_per_block']}/block  {t['gflops_per_s']:7.1f} GFLOP/s{flag}")
+        return {n: self.cache.get((n, spec, batch)) for n in names}
+
+
+def _split(n, parts):
+    """range(n) cut into ``parts`` nearly equal consecutive pieces."""
+    size, extra = divmod(n, parts)
+    out, at = [], 0
+    for i in range(parts):
+        step = size + (i < extra)
+        out.append(range(at, at + step))
+        at += step
+    return out
 
 
 # --- the matmul peak ----------------------------------------------------------------------
@@ -467,7 +515,17 @@ def _peak(matmul, sync, n, repeats):
         sync()
         rates.append(2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
     return {"n": n, "repeats": repeats, "best_gflops": max(rates),
-            "median_gflops": statistics.median(rates)}
+            "median_gflops": statistics.median(rates), "rates": rates}
+
+
+def merge_peaks(first, second):
+    """The peaks of two measurements (start and end of a run) as one: best and median of all."""
+    merged = {}
+    for key, p in first.items():
+        rates = p["rates"] + second.get(key, {}).get("rates", [])
+        merged[key] = dict(p, rates=rates, repeats=len(rates), best_gflops=max(rates),
+                           median_gflops=statistics.median(rates))
+    return merged
 
 
 def matmul_peaks(n, repeats, torch_mod, gpu_numpy_like):
@@ -811,7 +869,8 @@ def write_report(results, out_dir):
     if s["quick"]:
         L.append("**QUICK MODE** (tiny sizes, few repeats): these numbers only prove the code runs.\n")
     L.append(f"Command: `{s['command']}`  \nDate: {meta['date']}  \n"
-             f"Timing: median of {s['repeats']} timed blocks after {s['warmup']} warm-up block(s); "
+             f"Timing: median of {s['repeats']} timed blocks, taken in {s.get('rounds', 1)} rounds that "
+             f"interleave the implementations, each round after {s['warmup']} warm-up block(s); "
              f"a block is k consecutive steps, k chosen so a block lasts >= {s['min_block_s'] * 1e3:g} ms "
              f"(k = 1 for every MNIST case); the device is synchronised before the clock is read. "
              f"Times in ms per step: median [min–max]. Total run time {results['elapsed_s']:.0f} s.\n")
@@ -857,7 +916,8 @@ def write_report(results, out_dir):
         rows.append((p["library"], f"{p['n']} x {p['n']}", f"{p['best_gflops']:.1f}",
                      f"{p['median_gflops']:.1f}"))
     L.append("Peak: a float32 n x n matmul, best (and median) of "
-             f"{next(iter(peaks.values()))['repeats']} after one warm-up; the best is the peak the "
+             f"{next(iter(peaks.values()))['repeats']} (half at the start of the run, half at the "
+             "end, each half after one warm-up); the best is the peak the "
              "percentages below are taken against (NumPy's for the CPU columns, the GPU's for the "
              "GPU columns).\n")
     L.append(md_table(["library", "size", "best GFLOP/s", "median GFLOP/s"], rows) + "\n")
@@ -930,6 +990,11 @@ def write_report(results, out_dir):
         * The floor (benchmarks/floor.py) runs D once over the 2N stacked real and fake rows in
           the D step: the same arithmetic and matmul FLOPs as two passes, in fewer calls. Its
           gradients equal npgan's to 1e-10 in float64 (tests/test_benchmarks.py).
+        * npgan hands the large arrays of one step to the next (`npgan.backend.ArrayCache`)
+          instead of freeing them to glibc's malloc, which returns big blocks to the operating
+          system and faults them in again page by page. It does not change malloc's settings:
+          PyTorch and the floor, in the same process, run with glibc's defaults (the floor
+          allocates nothing per step anyway).
         * PyTorch CPU runs with `torch.set_num_threads(<usable cores>)`; NumPy's BLAS uses its
           default thread count (shown above). Elementwise NumPy work is single-threaded.
         """))
@@ -1131,7 +1196,7 @@ def run_suite(args, cfg, pool, torch, argv, log):
             log(f"  {p['library']:<40} {p['n']}x{p['n']}: best {p['best_gflops']:.1f} GFLOP/s, "
                 f"median {p['median_gflops']:.1f}")
         bench = Bench(impls, pool, args.repeats, args.warmup, cfg["min_block_s"],
-                      retries=0 if args.quick else 2, log=log)
+                      retries=0 if args.quick else 2, settle_s=0 if args.quick else 0.2, log=log)
         log("step times:")
         cases = []
         for spec, batch in cfg["cases"]:
@@ -1142,6 +1207,12 @@ def run_suite(args, cfg, pool, torch, argv, log):
         sweep_batch = {str(b): bench.row(MNIST, b) for b in cfg["sweep_batches"]}
         sweep_width = {f"{w:g}": bench.row(mnist_spec(w), cfg["width_batch"])
                        for w in cfg["sweep_widths"]}
+        log("matmul peak, again:")
+        peaks = merge_peaks(peaks, matmul_peaks(cfg["peak_n"], cfg["peak_repeats"],
+                                                torch[0] if "cpu_torch" in peaks else None,
+                                                gpu_kind))
+        for p in peaks.values():
+            log(f"  {p['library']:<40} best {p['best_gflops']:.1f} GFLOP/s of {p['repeats']}")
     finally:
         backend.set_backend(previous_backend)
         backend.set_default_dtype(previous_dtype)
@@ -1167,6 +1238,7 @@ def run_suite(args, cfg, pool, torch, argv, log):
         "settings": {"command": command, "repeats": args.repeats, "warmup": args.warmup,
                      "quick": args.quick, "backend": args.backend,
                      "min_block_s": cfg["min_block_s"], "retries": bench.retries,
+                     "rounds": bench.rounds,
                      "retry_wait_s": bench.retry_wait_s},
         "impls": [{"name": i.name, "label": i.label, "device": i.device,
                    "skip_reason": i.skip_reason} for i in impls],

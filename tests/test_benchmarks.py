@@ -8,6 +8,7 @@
 * ``bench.py --quick`` runs end to end and writes RESULTS.md, results.json and scaling.png,
   saying why the GPU and (where absent) PyTorch columns were skipped.
 """
+import itertools
 import json
 import sys
 from dataclasses import replace
@@ -242,6 +243,45 @@ def test_quick_run_writes_the_report(tmp_path):
     if bench.load_torch(False)[0] is None:
         assert "skipped: torch not installed" in report
     assert backend.get_backend() == "numpy" and backend.get_default_dtype() == np.float32
+
+
+def test_implementations_are_timed_in_interleaved_rounds():
+    """7 blocks in 3 rounds: each round times every implementation in turn (3, 2 and 2 blocks)
+    after its warm-up; every implementation is activated before it steps and closed once."""
+    events = []
+
+    def build(name):
+        def make(spec, batch, pool):
+            return bench.Runner(step=lambda: events.append(name), sync=lambda: None,
+                                close=lambda: events.append(f"close {name}"),
+                                activate=lambda: events.append(f"activate {name}"))
+        return make
+    impls = [bench.Impl("npgan-numpy", "npgan", "cpu", build("a")),
+             bench.Impl("floor", "floor", "cpu", build("b")),
+             bench.Impl("torch-cpu", "torch", "cpu", None, "skipped: test")]
+    b = bench.Bench(impls, None, repeats=7, warmup=1, min_block_s=0, rounds=3, settle_s=0,
+                    log=lambda *a: None)
+    row = b.row(bench.GAUSSIAN, 4)
+    assert row["torch-cpu"] is None
+    assert row["npgan-numpy"]["repeats"] == row["floor"]["repeats"] == 7
+    assert row["npgan-numpy"]["rounds"] == 3
+    order = [e for e in events if e.startswith("activate")]
+    assert order == ["activate a", "activate b"] * 3
+    # per round and implementation: the first step, the calibration (round 1 only), 1 warm-up
+    # block and the timed blocks, k = 1 step each
+    steps_a = [len(list(g)) for k, g in itertools.groupby(events) if k == "a"]
+    assert steps_a == [1 + 1 + 1 + 3, 1 + 1 + 2, 1 + 1 + 2]
+    assert events[-2:] == ["close b", "close a"]
+    assert b.row(bench.GAUSSIAN, 4) == row  # cached: not timed again
+    assert events.count("activate a") == 3
+
+
+def test_matmul_peak_of_two_measurements_is_the_best_of_all():
+    start = {"cpu": {"n": 8, "repeats": 2, "rates": [100.0, 300.0], "library": "x"}}
+    end = {"cpu": {"n": 8, "repeats": 2, "rates": [400.0, 200.0], "library": "x"}}
+    merged = bench.merge_peaks(start, end)["cpu"]
+    assert merged["best_gflops"] == 400.0 and merged["median_gflops"] == 250.0
+    assert merged["repeats"] == 4 and merged["library"] == "x"
 
 
 def test_torch_absent_or_refused_is_a_skip_with_its_reason(monkeypatch):
