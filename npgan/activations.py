@@ -5,7 +5,7 @@ Sigmoid and softplus are computed without overflow for any finite input.
 """
 from npgan import backend
 from npgan.ops import _apply, data, where
-from npgan.autograd import Function, Tensor
+from npgan.autograd import Function, Tensor, is_grad_enabled
 
 
 def _stable_sigmoid(xp, x):
@@ -66,31 +66,33 @@ class ReLU(Function):
 class LeakyReLU(Function):
     """y = x if x > 0 else s x;  dx = gy (1 if x > 0 else s).
 
-    Forward as max(x, s x) (min for s > 1): two passes and no stored mask. Backward
-    builds the slope as [x > 0] (1 - s) + s, which is exactly 1 or s for 0 <= s <= 1.
+    With a graph being recorded, forward keeps the slope [x > 0] (1 - s) + s, which is
+    exactly 1 or s for 0 <= s <= 1, and y = x * slope; backward is then one product.
+    Without one (no_grad), y = max(x, s x) (min for s > 1): two passes, nothing kept.
     (``xp.where`` with scalar branches costs several times as much as either.)
     """
 
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
+        self.slope = None
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        y = xp.multiply(x, x.dtype.type(self.negative_slope), out=backend.empty(xp, x.shape, x.dtype))
-        pick = xp.maximum if self.negative_slope <= 1 else xp.minimum
-        return pick(x, y, out=y)
+        s = self.negative_slope
+        if is_grad_enabled():
+            slope = xp.greater(x, 0, out=backend.empty(xp, x.shape, x.dtype))  # [x > 0] as 0.0 / 1.0
+            slope *= 1 - s
+            slope += s
+            self.slope = slope
+            return xp.multiply(x, slope, out=backend.empty(xp, x.shape, x.dtype))
+        y = xp.multiply(x, x.dtype.type(s), out=backend.empty(xp, x.shape, x.dtype))
+        return (xp.maximum if s <= 1 else xp.minimum)(x, y, out=y)
 
     def backward(self, gy, x, y):
-        s = self.negative_slope
-        x = data(x)
-        xp = backend.get_array_module(x)
-        slope = xp.greater(x, 0, out=backend.empty(xp, x.shape, x.dtype))  # [x > 0] as 0.0 / 1.0
-        slope *= 1 - s
-        slope += s
         if isinstance(gy, Tensor):  # create_graph: a recorded product with a constant
-            return gy * slope
-        slope *= gy
-        return slope
+            return gy * self.slope
+        xp = backend.get_array_module(gy)
+        return xp.multiply(gy, self.slope, out=backend.empty(xp, gy.shape, gy.dtype))
 
 
 class ELU(Function):
