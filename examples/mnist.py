@@ -23,9 +23,9 @@ digits (seed 0 unless said, scored as below; see the README):
   The power of two samples in generative adversarial networks"): the batch
   of 100 goes to D as 50 rows of two digits, so D's first layer has 1568
   inputs; the rest of D is the seed's. With the seed's D (--pack 1), G
-  over-produces the easy 1s: after 10,000 steps 22-28% of the samples were
-  1s and 2-5% were 0s (seeds 0 and 1), against 7-15% for every class with
-  --pack 2 after 8,000 steps.
+  over-produces the easy 1s: after 10,000 steps 23-24% of the samples were
+  1s and the rarest class 4-5% (seeds 0 and 1; FID 26.4 and 27.3), against
+  5-15% for every class with --pack 2 after 8,000 steps (FID 14-20).
 * Adam beta1 = 0.5 (--beta1), as DCGAN recommends (Radford et al., 2016),
   not PyTorch's default 0.9: with 0.9, D overpowered G within the first
   500 steps on two of three seeds (D(G(z)) ~ 1e-4, G stuck drawing one
