@@ -284,6 +284,17 @@ def test_matmul_peak_of_two_measurements_is_the_best_of_all():
     assert merged["repeats"] == 4 and merged["library"] == "x"
 
 
+def test_percentages_of_peak_use_the_best_library_on_the_device():
+    peaks = {"cpu": {"best_gflops": 290.0}, "cpu_torch": {"best_gflops": 348.0}}
+    assert bench.device_peak(peaks, "cpu") == 348.0
+    assert bench.device_peak({"cpu": {"best_gflops": 290.0}}, "cpu") == 290.0
+    assert bench.device_peak(peaks, "gpu") is None
+    results = {"peaks": peaks, "cases": [{"model": "mnist", "width": 1.0, "batch": 1024, "times": {
+        "npgan-numpy": {"gflops_per_s": 174.0, "median_ms": 1.0}}}]}
+    last = bench.targets(results)[-1]
+    assert last["measured"] == "50.0%" and last["met"] is False  # 174 / 348, not 174 / 290
+
+
 def test_torch_absent_or_refused_is_a_skip_with_its_reason(monkeypatch):
     assert bench.load_torch(True) == (None, "skipped: --no-torch")
     monkeypatch.setitem(sys.modules, "torch", None)  # as if not installed
