@@ -247,6 +247,17 @@ def build_floor(spec, batch, pool, seed=0):
     return Runner(step, lambda: None)
 
 
+def build_peak(library, n, torch_mod=None):
+    """A Runner whose step is one float32 n x n matmul with NumPy's BLAS or PyTorch's (CPU)."""
+    rng = np.random.Generator(np.random.PCG64(2))
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    if library == "numpy":
+        return Runner(lambda: np.matmul(a, b, out=c), lambda: None)
+    ta, tb, tc = torch_mod.from_numpy(a), torch_mod.from_numpy(b), torch_mod.from_numpy(c)
+    return Runner(lambda: torch_mod.mm(ta, tb, out=tc), lambda: None)
+
+
 def build_torch(spec, batch, pool, device, seed=0):
     """The idiomatic PyTorch step (benchmarks/torch_ref.py) on "cpu" or "cuda"."""
     import torch
@@ -272,6 +283,7 @@ class Impl:
     device: str        # "cpu" or "gpu"
     build: object = None
     skip_reason: str = None
+    flops: int = None      # FLOPs of one step where it is not a GAN step (a peak matmul)
 
 
 IMPL_ORDER = ("npgan-numpy", "floor", "torch-cpu", "npgan-cupy", "torch-cuda")
@@ -465,9 +477,15 @@ class Bench:
                        repeats=len(times), rounds=len(per_round), other_cpu_cores=other)
         return found, other
 
-    def row(self, spec, batch):
-        """{impl: timing or None} for every implementation on one case (None: skipped)."""
-        names = [n for n in IMPL_ORDER if n in self.impls]
+    def row(self, spec, batch, peaks=()):
+        """{impl: timing or None} for every implementation on one case (None: skipped).
+
+        ``peaks``: extra Impls (a large matmul, see :func:`build_peak`) timed in the same
+        rounds, so the case's percentage of peak compares numbers taken at the same time.
+        """
+        for impl in peaks:
+            self.impls.setdefault(impl.name, impl)
+        names = [n for n in IMPL_ORDER if n in self.impls] + [i.name for i in peaks]
         todo = [n for n in names if self.impls[n].build is not None
                 and (n, spec, batch) not in self.cache]
         if todo:
@@ -479,9 +497,9 @@ class Bench:
                 self.log(f"  {case_label(spec, batch)}: other processes used {other:.2f} cores "
                          f"meanwhile; measuring again in {self.retry_wait_s} s")
                 time.sleep(self.retry_wait_s)
-            flops = step_flops(spec, batch)["total"]
             for name, t in found.items():
                 t["contended"], t["attempts"] = contended, attempt + 1
+                flops = getattr(self.impls[name], "flops", None) or step_flops(spec, batch)["total"]
                 t["gflops_per_s"] = flops / (t["median_ms"] * 1e-3) / 1e9
                 self.cache[(name, spec, batch)] = t
                 flag = (f"  CONTENDED ({t['other_cpu_cores']:.2f} cores used by others)"
@@ -845,7 +863,11 @@ def targets(results):
         out.append({"target": f"{what}, batch {batch}", "limit": f"<= {limit}",
                     "measured": None if r is None else round(r, 3),
                     "met": None if r is None else r <= limit})
-    t = get("mnist", 1024).get("npgan-numpy")
+    row = get("mnist", 1024)
+    t = row.get("npgan-numpy")
+    alongside = [row[k]["gflops_per_s"] for k in ("peak-numpy", "peak-torch") if row.get(k)]
+    if alongside:  # the peak timed in the same rounds as the step: the same machine state
+        peak = max(alongside)
     pct = None if t is None or not peak else 100 * t["gflops_per_s"] / peak
     out.append({"target": "MNIST step, npgan matmul throughput, batch 1024", "limit": ">= 55% of peak",
                 "measured": None if pct is None else f"{pct:.1f}%",
@@ -918,6 +940,15 @@ def write_report(results, out_dir):
                       [(t["target"], t["limit"], "–" if t["measured"] is None else t["measured"],
                         "n/a (not measured in this run)" if t["met"] is None else
                         ("yes" if t["met"] else "**no**")) for t in results["targets"]]) + "\n")
+    target_row = next((c["times"] for c in cases if c["model"] == "mnist" and c["batch"] == 1024
+                       and c["width"] == 1.0), {})
+    alongside = [(k, target_row[k]) for k in ("peak-numpy", "peak-torch") if target_row.get(k)]
+    if alongside:
+        L.append("The throughput target divides by the peak timed in the same rounds as the MNIST "
+                 "batch-1024 step (the same machine state), the better of: " +
+                 ", ".join(f"{'NumPy' if k == 'peak-numpy' else 'PyTorch'} "
+                           f"{t['gflops_per_s']:.1f} GFLOP/s" for k, t in alongside) +
+                 " (medians of their blocks).\n")
     L.append("## Matmul throughput\n")
     rows = []
     for key, p in peaks.items():
@@ -1087,7 +1118,7 @@ def print_summary(results, log=print):
     log("\nStep time, ms (median [min-max]):")
     for c in results["cases"]:
         log(f"  {c['label']:<28} " + "   ".join(f"{labels[n]}: {fmt_time(t)}"
-                                                 for n, t in c["times"].items()))
+                                                 for n, t in c["times"].items() if n in labels))
     log("\nRatios (time / reference time):")
     w = max(len(h) for h, _, _ in RATIOS)
     log("  " + " " * 28 + "".join(f"{h:>{w + 2}}" for h, _, _ in RATIOS))
@@ -1207,8 +1238,16 @@ def run_suite(args, cfg, pool, torch, argv, log):
                       retries=0 if args.quick else 2, settle_s=0 if args.quick else 0.2, log=log)
         log("step times:")
         cases = []
+        n = cfg["peak_n"]
+        in_row_peaks = [Impl("peak-numpy", "NumPy matmul", "cpu", lambda *a: build_peak("numpy", n),
+                             flops=2 * n ** 3)]
+        if torch[0] is not None and args.backend in ("numpy", "all"):
+            in_row_peaks.append(Impl("peak-torch", "PyTorch matmul", "cpu",
+                                     lambda *a: build_peak("torch", n, torch[0]), flops=2 * n ** 3))
         for spec, batch in cfg["cases"]:
-            times = bench.row(spec, batch)
+            # the case of the throughput target is timed with the peak matmul in its rounds
+            target_case = spec.name == "mnist" and batch == cfg["cases"][-1][1]
+            times = bench.row(spec, batch, peaks=in_row_peaks if target_case else ())
             cases.append({"label": case_label(spec, batch), "model": spec.name, "width": spec.width,
                           "batch": batch, "flops": step_flops(spec, batch), "times": times})
         log("scaling sweep:")

@@ -234,6 +234,9 @@ def test_quick_run_writes_the_report(tmp_path):
         assert section in report
     times = results["cases"][0]["times"]
     assert times["npgan-numpy"]["repeats"] == 3 and times["floor"]["median_ms"] > 0
+    # the last case (the throughput target's) has the peak matmul timed in its rounds
+    peak = results["cases"][-1]["times"]["peak-numpy"]
+    assert peak["repeats"] == 3 and peak["gflops_per_s"] > 0
     assert results["memory"][0]["backend"] == "numpy" and results["memory"][0]["rss_b_kib"] > 0
     assert results["contention"]["measurements"] >= 6  # every measurement watched for other load
     reason = backend.cupy_unavailable_reason()
@@ -293,6 +296,10 @@ def test_percentages_of_peak_use_the_best_library_on_the_device():
         "npgan-numpy": {"gflops_per_s": 174.0, "median_ms": 1.0}}}]}
     last = bench.targets(results)[-1]
     assert last["measured"] == "50.0%" and last["met"] is False  # 174 / 348, not 174 / 290
+    # a peak timed in the same rounds as the step is the one used
+    results["cases"][0]["times"].update({"peak-numpy": {"gflops_per_s": 300.0},
+                                         "peak-torch": {"gflops_per_s": 316.0}})
+    assert bench.targets(results)[-1]["measured"] == "55.1%"  # 174 / 316
 
 
 def test_torch_absent_or_refused_is_a_skip_with_its_reason(monkeypatch):
