@@ -198,6 +198,11 @@ class ArrayCache:
         self.min_bytes, self.max_bytes = min_bytes, max_bytes
         self.bytes = 0
         self._arrays = {}  # (shape, dtype) -> arrays of that shape and dtype
+        # The count a free array shows in the loop of empty(): the list, the loop variable and
+        # the call's argument, 3 on CPython 3.11. Read here by the same loop, so an interpreter
+        # that counts otherwise gets its own number, not one that could hand out a used array.
+        for probe in [numpy.empty(0)]:
+            self._free_count = _getrefcount(probe)
 
     def empty(self, xp, shape, dtype):
         """An uninitialised array of ``shape`` and ``dtype`` from module ``xp``."""
@@ -207,7 +212,7 @@ class ArrayCache:
         kept = self._arrays.get(key)
         if kept is not None:
             for a in kept:
-                if _getrefcount(a) == 3:  # the list, the loop variable, the call's argument
+                if _getrefcount(a) == self._free_count:  # nothing outside the cache holds it
                     return a
         a = numpy.empty(shape, dtype)
         if a.nbytes >= self.min_bytes and self.bytes + a.nbytes <= self.max_bytes:

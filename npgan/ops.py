@@ -440,10 +440,9 @@ def concatenate(tensors, axis=0):
     if ndim == 0:
         raise ValueError("concatenate: zero-dimensional tensors cannot be joined; reshape them to (1,)")
     axis = _normalize_axis(axis, ndim)[0]
-    def others(shape):  # the dimensions that must agree
-        return shape[:axis] + shape[axis + 1:]
-    for i, t in enumerate(tensors):
-        if t.ndim != ndim or others(t.shape) != others(tensors[0].shape):
+    ref = tensors[0].shape
+    for i, t in enumerate(tensors):  # every dimension but ``axis`` must agree
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != ref[:axis] + ref[axis + 1:]:
             raise ValueError(
                 f"concatenate: tensor {i} has shape {t.shape}, which does not match tensor 0's "
                 f"{tensors[0].shape} outside axis {axis}")
