@@ -452,7 +452,8 @@ class Bench:
         try:
             for name in names:
                 runners[name] = self.impls[name].build(spec, batch, self.pool)
-            per_round = [len(part) for part in _split(self.repeats, self.rounds)]
+            size, extra = divmod(self.repeats, self.rounds)  # timed blocks per round
+            per_round = [size + (r < extra) for r in range(self.rounds)]
             found = {name: {"times_ms": [], "steps_per_block": None, "first_ms": None}
                      for name in names}
             meter = OtherCPU()
@@ -508,17 +509,6 @@ class Bench:
                          f"{t['median_ms']:9.3f} ms  [{t['min_ms']:.3f} .. {t['max_ms']:.3f}]"
                          f"  x{t['steps_per_block']}/block  {t['gflops_per_s']:7.1f} GFLOP/s{flag}")
         return {n: self.cache.get((n, spec, batch)) for n in names}
-
-
-def _split(n, parts):
-    """range(n) cut into ``parts`` nearly equal consecutive pieces."""
-    size, extra = divmod(n, parts)
-    out, at = [], 0
-    for i in range(parts):
-        step = size + (i < extra)
-        out.append(range(at, at + step))
-        at += step
-    return out
 
 
 # --- the matmul peak ----------------------------------------------------------------------
