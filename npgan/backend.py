@@ -184,8 +184,9 @@ class ArrayCache:
     A training step allocates the same large arrays every time (layer outputs,
     masks, gradients). glibc's malloc gives a block of that size back to the
     operating system when it is freed, and the next step pays a page fault for
-    every 4 KiB of it when it writes there again (about 5,000 faults, 15% of an
-    MNIST step at batch 1024). The cache keeps those arrays instead.
+    every 4 KiB of it when it writes there again (about a thousand faults per MNIST
+    step at batch 1024: ``python3 benchmarks/idioms.py``). The cache keeps those
+    arrays instead.
 
     An array in the cache is free when nothing outside the cache refers to it:
     its reference count is the cache's own (a view holds its base, so an array

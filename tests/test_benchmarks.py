@@ -325,3 +325,13 @@ def test_crossover_is_where_the_gpu_wins_for_good():
              ((16, 5, 1), (32, 1, 2), (64, 3, 2), (128, 2, 4), (256, 2, 8))}
     assert bench.crossover(sweep, "gpu", "cpu") == 128
     assert bench.crossover({16: {"gpu": None, "cpu": t(1)}}, "gpu", "cpu") is None
+
+
+def test_idioms_script_runs_in_tiny_mode_and_leaves_the_array_cache_as_it_was():
+    from benchmarks import idioms
+    before = backend._cache.max_bytes
+    results = idioms.main(["--quick"], log=lambda *a: None)
+    assert backend._cache.max_bytes == before  # switched off for one measurement, then restored
+    assert [r[0].split(":")[0].split(",")[0] for r in results] == [
+        "MNIST step", "LeakyReLU slope", "dropout keep mask (p = 0.3)", "(512"]
+    assert results[0][2] >= 0 and all(r[2] > 0 and r[4] > 0 for r in results[1:])
