@@ -44,6 +44,13 @@ def blocks(*arrays):
         yield tuple(a[lo:lo + BLOCK] for a in arrays)
 
 
+def _scratch(xp, p):
+    """A work array as large as the largest block :func:`blocks` yields for ``p``: a
+    BLOCK of a long flat buffer, or the whole of ``p`` (not 1-D, or short)."""
+    n = min(p.size, BLOCK) if p.ndim == 1 else p.size
+    return backend.empty(xp, (n,), p.dtype)
+
+
 class Optimizer:
     """Base class: the parameter list, per-parameter state arrays and the step count."""
 
@@ -206,7 +213,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += g                                  # b = mu b + g
             g = buf
-        scratch = backend.empty(xp, (min(p.size, BLOCK),), p.dtype)
+        scratch = _scratch(xp, p)
         for pb, gb in blocks(p, g):
             pb -= xp.multiply(gb, self.lr, out=scratch[:pb.size].reshape(pb.shape))  # p -= lr b
 
@@ -234,7 +241,7 @@ class Adam(Optimizer):
         t = state["step"]
         step_size = self.lr / (1 - b1 ** t)
         bias_correction2_sqrt = math.sqrt(1 - b2 ** t)
-        scratch = backend.empty(xp, (min(p.size, BLOCK),), p.dtype)
+        scratch = _scratch(xp, p)
         for pb, gb, m, v in blocks(p, g, state["exp_avg"], state["exp_avg_sq"]):
             tmp = scratch[:pb.size].reshape(pb.shape)
             m *= b1
@@ -268,7 +275,7 @@ class RMSprop(Optimizer):
         xp = backend.get_array_module(p)
         if state["square_avg"] is None:
             state["square_avg"] = xp.zeros_like(p)
-        scratch = backend.empty(xp, (min(p.size, BLOCK),), p.dtype)
+        scratch = _scratch(xp, p)
         for pb, gb, v in blocks(p, g, state["square_avg"]):
             tmp = scratch[:pb.size].reshape(pb.shape)
             v *= self.alpha

@@ -486,18 +486,21 @@ def test_model_parameters_generator_is_accepted():
         np.testing.assert_allclose(p.data, b - 0.1 * g, rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("path", ["flat", "per-parameter"])
 @pytest.mark.parametrize("name", ["sgd-momentum", "adam", "rmsprop"])
-def test_large_parameters_updated_block_by_block_match_the_rule(name):
-    """Parameters bigger than one update block (and a ragged last block) follow the rule exactly."""
+def test_large_parameters_updated_block_by_block_match_the_rule(name, path):
+    """Parameters bigger than one update block (and a ragged last block) follow the rule exactly,
+    on the flat buffer and one parameter at a time (taken when some parameter has no gradient)."""
     from npgan.optim import BLOCK
     rng = np.random.default_rng(7)
     shapes = [(3, BLOCK + 11), (BLOCK + 3,)]
     values = [rng.standard_normal(s) for s in shapes]
     params = [Parameter(v.copy()) for v in values]
+    idle = [Parameter(np.ones(4))] if path == "per-parameter" else []  # never gets a gradient
     lr = 0.01
-    opt = {"sgd-momentum": lambda: optim.SGD(params, lr=lr, momentum=0.9),
-           "adam": lambda: optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8),
-           "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8)}[name]()
+    opt = {"sgd-momentum": lambda: optim.SGD(params + idle, lr=lr, momentum=0.9),
+           "adam": lambda: optim.Adam(params + idle, lr=lr, betas=(0.9, 0.999), eps=1e-8),
+           "rmsprop": lambda: optim.RMSprop(params + idle, lr=lr, alpha=0.99, eps=1e-8)}[name]()
     expect = [v.copy() for v in values]
     state = [dict(m=np.zeros(s), v=np.zeros(s), b=None) for s in shapes]
     for t in range(1, 4):
@@ -518,3 +521,5 @@ def test_large_parameters_updated_block_by_block_match_the_rule(name):
                 e -= lr * g / (np.sqrt(st["v"]) + 1e-8)
     for p, e in zip(params, expect):
         np.testing.assert_allclose(p.data, e, rtol=1e-12, atol=1e-15)
+    for p in idle:
+        np.testing.assert_array_equal(p.data, np.ones(4))
