@@ -191,7 +191,9 @@ class ArrayCache:
     An array in the cache is free when nothing outside the cache refers to it:
     its reference count is the cache's own (a view holds its base, so an array
     with a live view is not free). Only arrays of at least ``min_bytes`` are
-    kept, up to ``max_bytes`` in all; others come straight from ``numpy.empty``.
+    kept, up to ``max_bytes`` in all; when that is reached, the arrays nobody
+    holds (say, of an earlier batch size) are dropped to make room. Others come
+    straight from ``numpy.empty``.
     CuPy keeps a pool of its own, so on CuPy this is ``cupy.empty``.
     """
 
@@ -216,10 +218,27 @@ class ArrayCache:
                 if _getrefcount(a) == self._free_count:  # nothing outside the cache holds it
                     return a
         a = numpy.empty(shape, dtype)
-        if a.nbytes >= self.min_bytes and self.bytes + a.nbytes <= self.max_bytes:
-            self._arrays.setdefault(key, []).append(a)
-            self.bytes += a.nbytes
+        if a.nbytes >= self.min_bytes:
+            if self.bytes + a.nbytes > self.max_bytes:
+                self._drop_free()  # make room: shapes of an earlier phase (another batch size)
+            if self.bytes + a.nbytes <= self.max_bytes:
+                self._arrays.setdefault(key, []).append(a)
+                self.bytes += a.nbytes
         return a
+
+    def _drop_free(self):
+        """Forget the kept arrays nothing else holds (those in use stay)."""
+        for key in list(self._arrays):
+            kept = []
+            for a in self._arrays[key]:  # the same loop as in empty(): the same free count
+                if _getrefcount(a) == self._free_count:
+                    self.bytes -= a.nbytes
+                else:
+                    kept.append(a)
+            if kept:
+                self._arrays[key] = kept
+            else:
+                del self._arrays[key]
 
     def clear(self):
         """Forget every kept array (those still in use live on with their users)."""

@@ -368,6 +368,19 @@ def test_array_cache_limits():
     assert cache.bytes == 0
 
 
+def test_array_cache_makes_room_by_dropping_free_arrays_of_other_shapes():
+    """Full, the cache forgets the arrays nobody holds (an earlier batch size) and keeps the
+    new shape; an array still in use is never dropped from it."""
+    cache = backend.ArrayCache(min_bytes=0, max_bytes=256)
+    held = cache.empty(np, (8,), np.float64)     # 64 bytes, in use
+    cache.empty(np, (24,), np.float64)           # 192 bytes, let go at once: 256 in all
+    new = cache.empty(np, (16,), np.float64)     # 128 bytes: room made by dropping the 192
+    assert cache.bytes == 64 + 128
+    where = _address(held)
+    del held, new
+    assert _address(cache.empty(np, (8,), np.float64)) == where  # the one in use was kept
+
+
 def test_reused_arrays_never_change_a_result_still_in_use():
     """Two graphs alive at once, each backpropagated after the other was built: the gradients
     are those of each graph alone (float64 against numpy)."""
