@@ -41,13 +41,13 @@ class Tanh(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        return xp.tanh(x, out=backend.empty(xp, x.shape, x.dtype))
+        return xp.tanh(x, out=backend.empty_like(x))
 
     def backward(self, gy, x, y):
         if isinstance(gy, Tensor):  # create_graph: recorded ops
             return gy * (1 - y * y)
         xp = backend.get_array_module(y)
-        d = xp.multiply(y, y, out=backend.empty(xp, y.shape, y.dtype))
+        d = xp.multiply(y, y, out=backend.empty_like(y))
         xp.subtract(1, d, out=d)
         d *= gy
         return d
@@ -80,19 +80,19 @@ class LeakyReLU(Function):
         xp = backend.get_array_module(x)
         s = self.negative_slope
         if is_grad_enabled():
-            slope = xp.greater(x, 0, out=backend.empty(xp, x.shape, x.dtype))  # [x > 0] as 0.0 / 1.0
+            slope = xp.greater(x, 0, out=backend.empty_like(x))  # [x > 0] as 0.0 / 1.0
             slope *= 1 - s
             slope += s
             self.slope = slope
-            return xp.multiply(x, slope, out=backend.empty(xp, x.shape, x.dtype))
-        y = xp.multiply(x, x.dtype.type(s), out=backend.empty(xp, x.shape, x.dtype))
+            return xp.multiply(x, slope, out=backend.empty_like(x))
+        y = xp.multiply(x, x.dtype.type(s), out=backend.empty_like(x))
         return (xp.maximum if s <= 1 else xp.minimum)(x, y, out=y)
 
     def backward(self, gy, x, y):
         if isinstance(gy, Tensor):  # create_graph: a recorded product with a constant
             return gy * self.slope
         xp = backend.get_array_module(gy)
-        return xp.multiply(gy, self.slope, out=backend.empty(xp, gy.shape, gy.dtype))
+        return xp.multiply(gy, self.slope, out=backend.empty_like(gy))
 
 
 class ELU(Function):
@@ -170,13 +170,13 @@ class Dropout(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        return xp.multiply(x, self.mask, out=backend.empty(xp, x.shape, x.dtype))
+        return xp.multiply(x, self.mask, out=backend.empty_like(x))
 
     def backward(self, gy, x, y):
         if isinstance(gy, Tensor):  # create_graph: a recorded product with a constant
             return gy * self.mask
         xp = backend.get_array_module(gy)
-        return xp.multiply(gy, self.mask, out=backend.empty(xp, gy.shape, gy.dtype))
+        return xp.multiply(gy, self.mask, out=backend.empty_like(gy))
 
 
 def dropout(x, p=0.5, training=True):
@@ -194,5 +194,5 @@ def dropout(x, p=0.5, training=True):
         return x * 0.0
     xp = backend.get_array_module(data(x))
     keep = backend.get_rng().keep_mask(x.shape, p)
-    mask = xp.multiply(keep, x.dtype.type(1 / (1 - p)), out=backend.empty(xp, x.shape, x.dtype))
+    mask = xp.multiply(keep, x.dtype.type(1 / (1 - p)), out=backend.empty_like(data(x)))
     return _apply(Dropout(mask), x)

@@ -252,6 +252,11 @@ _cache = ArrayCache()
 empty = _cache.empty  # empty(xp, shape, dtype): an array for an op's output, from the cache
 
 
+def empty_like(array):
+    """An uninitialised array of ``array``'s shape, dtype and backend, from the cache."""
+    return _cache.empty(get_array_module(array), array.shape, array.dtype)
+
+
 def empty_cache():
     """Release the large arrays kept for reuse (:class:`ArrayCache`)."""
     _cache.clear()
