@@ -1,4 +1,7 @@
 """Shared fixtures: one test body runs on every backend; CuPy skips with its reason where absent."""
+import importlib.util
+import os
+
 import pytest
 
 import npgan
@@ -28,3 +31,17 @@ def _restore_global_state():
     yield
     backend.set_default_dtype(dtype)
     npgan.autograd._grad_enabled[0] = True
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """A function loading ``examples/<name>.py`` as a module (the examples are scripts, not a
+    package), so a test calls its ``main`` in this process."""
+    def load(name):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "examples", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"{name}_example", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

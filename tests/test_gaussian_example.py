@@ -1,5 +1,4 @@
 """examples/gaussian.py end to end, in-process, on a few hundred steps."""
-import importlib.util
 import json
 import math
 import os
@@ -17,16 +16,9 @@ KEYS = ["mean", "std", "w1", "ks", "steps", "seconds", "backend", "seed", "dtype
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("gaussian_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def example():
-    return load_example()
+def example(load_example):
+    return load_example("gaussian")
 
 
 def run(example, out, *flags):

