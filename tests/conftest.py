@@ -1,7 +1,10 @@
-"""Shared fixtures: one test body runs on every backend; CuPy skips with its reason where absent."""
+"""Shared fixtures (one test body runs on every backend; CuPy skips with its reason where
+absent) and the gradient check every op, activation, loss and layer test uses
+(``from conftest import check_gradients``)."""
 import importlib.util
 import os
 
+import numpy as np
 import pytest
 
 import npgan
@@ -45,3 +48,43 @@ def load_example():
         spec.loader.exec_module(module)
         return module
     return load
+
+
+# --- the gradient checks every op, activation, loss and layer test shares -------------------
+
+def first_derivatives_agree(fn, inputs, seed=0, rtol=1e-12, atol=1e-14):
+    """The first derivatives of ``fn`` computed with ``create_graph=True`` equal the plain ones.
+
+    Several backward rules take another path when their gradient is a Tensor (the
+    ``create_graph`` case: Tanh, ELU, BCE-with-logits, softmax cross-entropy, ...).
+    gradgradcheck only differentiates that path, so a wrong first derivative there is
+    differentiated consistently with itself and passes; this compares it with the
+    plain path, to float64 rounding, for s = sum(fn(x) * r) with a seeded r.
+    """
+    checked = [x for x in inputs if x.requires_grad]
+    out = fn(*inputs)
+    if not out.requires_grad:  # nothing differentiable: both paths give no gradient
+        return True
+    r_np = np.random.default_rng(seed + 7).standard_normal(out.shape)
+    r = npgan.tensor(r_np.astype(out.dtype))
+    plain = npgan.grad((out * r).sum(), checked, allow_unused=True)
+    graph = npgan.grad((fn(*inputs) * r).sum(), checked, create_graph=True, allow_unused=True)
+    for i, (a, b) in enumerate(zip(plain, graph)):
+        assert (a is None) == (b is None), f"input {i}: one path gives no gradient"
+        if a is None:
+            continue
+        assert isinstance(b, npgan.Tensor) and b.shape == a.shape and b.dtype == a.dtype
+        np.testing.assert_allclose(
+            b.numpy(), a.numpy(), rtol=rtol, atol=atol,
+            err_msg=f"input {i}: the create_graph first derivative differs from the plain one")
+    return True
+
+
+def check_gradients(fn, inputs, second_order=True, **kw):
+    """First (and second) derivatives of ``fn`` against central differences
+    (:func:`npgan.gradcheck`, :func:`npgan.gradgradcheck`, keyword arguments passed on),
+    and the ``create_graph`` first derivative against the plain one."""
+    assert npgan.gradcheck(fn, inputs, **kw)
+    if second_order:
+        assert npgan.gradgradcheck(fn, inputs, **kw)
+    assert first_derivatives_agree(fn, inputs, seed=kw.get("seed", 0))

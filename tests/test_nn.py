@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import npgan
+from conftest import check_gradients
 from npgan import nn
 
 
@@ -116,14 +117,31 @@ def test_linear_gradcheck_float64():
     layer = nn.Linear(4, 3)
     x = npgan.tensor(np.random.default_rng(2).standard_normal((5, 4)), requires_grad=True)
     assert layer.weight.dtype == np.float64
-    assert npgan.gradcheck(lambda x, W, b: layer(x), [x, layer.weight, layer.bias])
+    check_gradients(lambda x, W, b: layer(x), [x, layer.weight, layer.bias])
+    x3 = npgan.tensor(np.random.default_rng(5).standard_normal((2, 3, 4)), requires_grad=True)
+    check_gradients(lambda x, W, b: layer(x), [x3, layer.weight, layer.bias])  # ops.linear
 
 
 def test_sequential_gradcheck_float64():
     npgan.set_default_dtype("float64")
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2), nn.ELU())
     x = npgan.tensor(np.random.default_rng(3).standard_normal((4, 3)), requires_grad=True)
-    assert npgan.gradcheck(lambda x, *params: model(x), [x, *model.parameters()])
+    check_gradients(lambda x, *params: model(x), [x, *model.parameters()])
+
+
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.LeakyReLU(0.2), nn.LeakyReLU(1.5), nn.ELU(0.7),
+                                 nn.Sigmoid(), nn.Tanh()], ids=repr)
+def test_activation_layers_gradcheck_float64(act):
+    """Each activation module between two layers, to second order, and its forward equal to
+    the function it wraps, with and without a graph."""
+    npgan.set_default_dtype("float64")
+    model = nn.Sequential(nn.Linear(3, 5), act, nn.Linear(5, 2))
+    x = npgan.tensor(np.random.default_rng(6).standard_normal((4, 3)), requires_grad=True)
+    check_gradients(lambda x, *params: model(x), [x, *model.parameters()])
+    h = npgan.tensor(np.random.default_rng(7).uniform(-2, 2, size=(4, 5)))
+    with npgan.no_grad():
+        plain = act(h).numpy()
+    np.testing.assert_array_equal(act(h).numpy(), plain)
 
 
 def test_linear_gradients_closed_form():
