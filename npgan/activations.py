@@ -76,7 +76,8 @@ class LeakyReLU(Function):
     """y = x if x > 0 else s x;  dx = gy (1 if x > 0 else s).
 
     With a graph being recorded, forward keeps the slope [x > 0] (1 - s) + s, which is
-    exactly 1 or s for 0 <= s <= 1, and y = x * slope; backward is then one product.
+    exactly 1 or s for s >= 0 (a negative s takes a ``where``), and y = x * slope; backward
+    is then one product.
     Without one (no_grad), y = max(x, s x) (min for s > 1): two passes, nothing kept.
     (``xp.where`` with scalar branches costs several times as much as either.)
     """
@@ -90,8 +91,11 @@ class LeakyReLU(Function):
         s = self.negative_slope
         if is_grad_enabled():
             slope = xp.greater(x, 0, out=backend.empty_like(x))  # [x > 0] as 0.0 / 1.0
-            slope *= 1 - s
-            slope += s
+            if s < 0:  # (1 - s) + s can round to 1 + ulp here: pick 1 or s instead
+                slope = xp.where(slope > 0, x.dtype.type(1), x.dtype.type(s))
+            else:
+                slope *= 1 - s
+                slope += s
             self.slope = slope
             return _times(x, slope)
         y = xp.multiply(x, x.dtype.type(s), out=backend.empty_like(x))
