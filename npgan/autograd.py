@@ -451,6 +451,9 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
                 x.grad = g if isinstance(g, Tensor) else Tensor(g)
             elif create_graph:
                 x.grad = x.grad + g
+            elif x.grad.requires_grad:  # .grad from a create_graph call: add, keep its graph
+                with enable_grad():
+                    x.grad = x.grad + g
             else:  # out of place: gradient arrays may be shared between inputs
                 x.grad = Tensor(x.grad.data + g)
     return grads

@@ -278,6 +278,29 @@ def test_create_graph_second_derivative_of_cube(backend_name):
     close(ggy, 6 * x_np)
 
 
+def test_grad_accumulates_over_several_create_graph_backward_calls(backend_name):
+    """.grad adds up over backward(create_graph=True) calls, mixed with plain ones, and the
+    sum stays differentiable: d/dx of .grad is the sum of each call's second derivative."""
+    x_np = np.array([-1.5, 0.5, 2.0])
+    x = t64(x_np)
+    (x ** 3).sum().backward(create_graph=True)           # 3 x^2
+    (x ** 2).sum().backward(create_graph=True)           # + 2 x
+    close(x.grad, 3 * x_np ** 2 + 2 * x_np)
+    (x * 5.0).sum().backward()                           # + 5, a plain call in between
+    (x ** 4).sum().backward(create_graph=True)           # + 4 x^3
+    close(x.grad, 3 * x_np ** 2 + 2 * x_np + 5 + 4 * x_np ** 3)
+    assert x.grad.requires_grad
+    gg, = npgan.grad(x.grad.sum(), [x])                  # 6 x + 2 + 0 + 12 x^2
+    close(gg, 6 * x_np + 2 + 12 * x_np ** 2)
+    # plain first, then create_graph: the plain gradient is kept, not overwritten
+    y = t64(x_np)
+    (y * 7.0).sum().backward()
+    (y ** 3).sum().backward(create_graph=True)
+    close(y.grad, 7 + 3 * x_np ** 2)
+    gg, = npgan.grad(y.grad.sum(), [y])
+    close(gg, 6 * x_np)
+
+
 def test_third_derivative(backend_name):
     x_np = np.array([0.7, 1.3])
     x = t64(x_np)
