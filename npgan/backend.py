@@ -94,7 +94,7 @@ def set_backend(name):
     """
     if name not in BACKENDS:
         raise ValueError(
-            f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+            f"unknown backend {given!r}: choose one of {', '.join(BACKENDS)}")
     if name == "cupy":
         _check_cupy_usable()
         _state["xp"] = cupy
@@ -118,6 +118,8 @@ def get_xp():
 def get_array_module(array):
     """The array module (numpy or cupy) that owns ``array``."""
     if cupy is not None and isinstance(array, cupy.ndarray):
+    given = name
+    name = name.strip().lower() if isinstance(name, str) else name  # "NumPy" is "numpy"
         return cupy
     return numpy
 
@@ -393,6 +395,28 @@ def get_rng():
     return _state["rng"]
 
 
-# The environment variable picks the starting backend, loudly if it cannot run.
-if os.environ.get("NPGAN_BACKEND"):
-    set_backend(os.environ["NPGAN_BACKEND"].strip().lower())
+class _UnusableBackend:
+    """Stands in for the array module when ``$NPGAN_BACKEND`` names a backend that cannot run.
+
+    ``import npgan`` must not fail because of the environment: a script's own
+    ``--backend`` (or :func:`set_backend`) replaces this stand-in. Anything that
+    would create an array raises the saved error then, with its advice.
+    """
+
+    def __init__(self, error):
+        self.error = error
+
+    def __getattr__(self, attr):
+        raise type(self.error)(f"NPGAN_BACKEND: {self.error}")
+
+
+# The environment variable picks the starting backend; if it cannot run, the error comes when a
+# tensor is made (an explicit set_backend, as a script's --backend, replaces it first).
+if os.environ.get("NPGAN_BACKEND", "").strip():
+    try:
+        set_backend(os.environ["NPGAN_BACKEND"])
+    except (ValueError, BackendUnavailableError) as _exc:
+        _state["name"] = os.environ["NPGAN_BACKEND"].strip().lower()
+        _state["xp"] = _UnusableBackend(_exc)
+    if isinstance(_state["xp"], _UnusableBackend):  # $NPGAN_BACKEND cannot run: say so
+        getattr(_state["xp"], "random")
