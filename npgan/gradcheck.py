@@ -17,6 +17,8 @@ Central differences have error O(eps^2); with eps = 1e-6 in float64 they
 agree with an exact gradient to about 1e-8 for smooth functions. Keep inputs
 away from kinks (ReLU at 0) where the numeric derivative is meaningless.
 """
+import math
+
 from npgan import backend
 from npgan.autograd import Tensor, grad
 
@@ -46,10 +48,31 @@ def _as_output(out, what):
     return out
 
 
+def _first_non_finite(array):
+    """(index tuple, value) of the first NaN or infinite element of ``array``, or None.
+
+    The index is computed on the host (numpy), so it works for CuPy arrays too.
+    """
+    host = backend.to_numpy(array)
+    bad = backend.numpy.flatnonzero(~backend.numpy.isfinite(host))
+    if not bad.size:
+        return None
+    k = int(bad[0])
+    index = tuple(int(j) for j in backend.numpy.unravel_index(k, host.shape)) if host.ndim else ()
+    return index, host.reshape(-1)[k].item()
+
+
 def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
     inputs, checked = _prepare(inputs)
     rng = backend.Generator(seed, backend.backend_name(inputs[checked[0]].data))
     out = _as_output(fn(*inputs), what)
+    found = _first_non_finite(out.data)
+    if found is not None:  # no derivative is meaningful there: never pass
+        message = (f"{what} failed: the function's output is {found[1]} at index {found[0]} "
+                   f"(shape {out.shape}): not finite at the checked point; check away from it")
+        if raise_exception:
+            raise GradcheckError(message)
+        return False
     r = rng.standard_normal(out.shape, out.dtype)
 
     def s_value():  # not under no_grad: gradgradcheck's fn itself calls grad()
@@ -64,6 +87,11 @@ def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
         x = inputs[i]
         xp = backend.get_array_module(x.data)
         ga = xp.zeros_like(x.data) if ga is None else ga.data
+        found = _first_non_finite(ga)
+        if found is not None:  # NaN compares false with any tolerance: catch it by name
+            problems.append(f"input {i} (shape {x.shape}): the analytic gradient is {found[1]} "
+                            f"at index {found[0]}")
+            continue
         original = x.data.copy()
         if mode == "element":
             x.data = original.copy()  # C-contiguous and writable even if the input was not
@@ -78,6 +106,13 @@ def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
                 flat[k] = v
                 numeric[k] = (plus - minus) / (2 * eps)
             numeric = numeric.reshape(x.shape)
+            x.data = original
+            found = _first_non_finite(numeric)
+            if found is not None:
+                problems.append(f"input {i} (shape {x.shape}): the numeric gradient is "
+                                f"{found[1]} at index {found[0]} (the function is not finite "
+                                f"within eps={eps:g} of the point)")
+                continue
             diff = xp.abs(numeric - ga)
             bad = diff > atol + rtol * xp.abs(numeric)
             if bool(bad.any()):
@@ -97,6 +132,12 @@ def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
             numeric = (plus - minus) / (2 * eps)
             projected = float((ga * u).sum())
             if abs(numeric - projected) > atol + rtol * abs(numeric):
+            x.data = original
+            if not (math.isfinite(numeric) and math.isfinite(projected)):
+                problems.append(
+                    f"input {i} (shape {x.shape}): directional derivative along a random "
+                    f"direction is not finite: analytic {projected}, numeric {numeric}")
+                continue
                 problems.append(
                     f"input {i} (shape {x.shape}): directional derivative along a random "
                     f"direction: analytic {projected:.10g}, numeric {numeric:.10g}, "
