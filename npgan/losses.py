@@ -72,9 +72,11 @@ def _check_same_shape(name, input, target):
 
 
 def binary_cross_entropy(input, target, reduction="mean"):
-    """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1].
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], as PyTorch computes it.
 
-    Each log is clamped at -100, so p = 0 or 1 gives a finite loss.
+    Each log is clamped at -100, so p = 0 or 1 gives a finite loss (100 per
+    wrong element). The gradient is PyTorch's, (p - t) / max(p (1 - p), 1e-12):
+    large and finite at p = 0 or 1 (see :class:`BinaryCrossEntropy`).
     Prefer :func:`binary_cross_entropy_with_logits` where you have logits.
     """
     _check_same_shape("binary_cross_entropy", input, target)
@@ -83,9 +85,44 @@ def binary_cross_entropy(input, target, reduction="mean"):
     if bool(xp.any((p < 0) | (p > 1))) or bool(xp.any(xp.isnan(p))):
         raise ValueError(
             "binary_cross_entropy: input must hold probabilities in [0, 1]; "
+BCE_GRAD_EPS = 1e-12
+"""The floor of p (1 - p) in binary_cross_entropy's gradient, PyTorch's EPSILON: the gradient at
+p = 0 or 1 is large and finite, (p - t) / 1e-12, never 0 or inf."""
+
+
+class BinaryCrossEntropy(Function):
+    """l = -(t clog(p) + (1 - t) clog(1 - p)), elementwise, with clog = log clamped at -100;
+
+        dl/dp = (p - t) / max(p (1 - p), 1e-12)      (PyTorch's formula, BCE_GRAD_EPS)
+        dl/dt = clog(1 - p) - clog(p)
+
+    Away from 0 and 1, dl/dp is the exact derivative -t/p + (1 - t)/(1 - p). At p = 0 with
+    t = 1 (a generator whose fakes D rejects with certainty) it is -1e12, as in PyTorch: the
+    clamp bounds the loss (100), not the push back to the data.
+    """
+
+    def forward(self, p, t):
+        one = p.dtype.type(1)
+        return -(t * ClampedLog().forward(p) + (one - t) * ClampedLog().forward(one - p))
+
+    def backward(self, gy, p, t, y):
+        pd = data(p)
+        floor = pd.dtype.type(BCE_GRAD_EPS)
+        small = (pd * (1 - pd)) < floor  # where the floor replaces p (1 - p)
+        gp = gt = None
+        if self.needs[0]:
+            gp = gy * (p - t) / (p * (1 - p) * ~small + floor * small)
+        if self.needs[1]:
+            gt = gy * (clamped_log(1 - p) - clamped_log(p))
+        return gp, gt
+
+
             "for unbounded scores use binary_cross_entropy_with_logits")
-    loss = -(target * clamped_log(input) + (1 - target) * clamped_log(1 - input))
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"binary_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    input, target = _binary(input, target)
+    return _reduce(BinaryCrossEntropy()(input, target), reduction, "binary_cross_entropy")
 
 
 class BCEWithLogits(Function):
