@@ -28,9 +28,30 @@ def tensor(data, requires_grad=False, dtype=None):
     """
     if isinstance(data, Tensor):
         data = data.data
+    _check_numeric(data)
     if dtype is None:
         dtype = backend.result_float_dtype(data)
     return Tensor(backend.array(data, dtype=dtype), requires_grad=requires_grad)
+
+
+def _check_numeric(data):
+    """Raise TypeError unless ``data`` is numbers: an array, a number, or nested lists of them.
+
+    None, strings, dicts and other objects would become object or string arrays that fail
+    far from here, in the first op; PyTorch refuses them too.
+    """
+    if backend.is_array(data):
+        kind = data.dtype.kind
+    elif data is None or isinstance(data, (str, bytes, dict, set)):
+        kind = "O"
+    else:
+        try:
+            kind = backend.numpy.asarray(data).dtype.kind
+        except (ValueError, TypeError):  # ragged nesting and the like
+            kind = "O"
+    if kind not in "biuf":
+        raise TypeError(f"npgan.tensor: cannot make a tensor from {type(data).__name__} data "
+                        f"{data!r:.60}; give numbers, nested lists of numbers, or a numeric array")
 
 
 __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",

@@ -257,11 +257,18 @@ class Function:
     inputs = None
     output = None
     needs = None
+    float_operands_only = False  # True: integer operands are refused (matrix products)
 
     def __call__(self, *inputs):
         xs = [x.data for x in inputs]
-        if len(xs) > 1 and backend.mixing_possible():
-            backend.check_same_backend(type(self).__name__, xs)
+        if len(xs) > 1:
+            if backend.mixing_possible():
+                backend.check_same_backend(type(self).__name__, xs)
+            first = xs[0].dtype
+            for x in xs[1:]:
+                if x.dtype is not first and x.dtype != first:
+                    _check_dtypes(self, xs)
+                    break
         y = self.forward(*xs)
         if type(y) is not type(xs[0]):  # numpy gives scalars for 0-d results: wrap them
             y = backend.get_array_module(xs[0]).asarray(y)
@@ -288,6 +295,27 @@ class Function:
     def name(self):
         """The op's name, for error messages and graph pictures."""
         return type(self).__name__
+
+
+def _check_dtypes(fn, xs):
+    """Refuse operands of two floating dtypes (float32 with float64), as PyTorch does.
+
+    Silent promotion would turn a float32 model into float64 one op at a time. Integer
+    operands may meet floats in elementwise ops (masks, counts), but not in a matrix
+    product (``fn.float_operands_only``): integer data in a float layer must be cast first.
+    """
+    floats = sorted({str(x.dtype) for x in xs if backend.is_floating(x.dtype)})
+    if len(floats) > 1:
+        raise TypeError(
+            f"{fn.name}: cannot mix {' and '.join(floats)} operands; cast one of them "
+            f"(x.astype('{floats[0]}') or npgan.tensor(x, dtype=...)), or create the model "
+            f"and its data in one dtype (npgan.set_default_dtype)")
+    if fn.float_operands_only and floats:
+        others = sorted({str(x.dtype) for x in xs if not backend.is_floating(x.dtype)})
+        if others:
+            raise TypeError(
+                f"{fn.name}: got {others[0]} data with {floats[0]} weights; cast the data to "
+                f"{floats[0]} first (x.astype('{floats[0]}'))")
 
 
 class FreedGraphError(RuntimeError):

@@ -35,6 +35,9 @@ def as_tensor(x, like):
         # pin a float tensor's dtype; never cast 0.5 to an integer tensor's dtype (0)
         dtype = like.dtype if backend.is_floating(like.dtype) else backend.result_float_dtype(x)
         return Tensor(xp.asarray(x, dtype=dtype))
+    if backend.is_array(x) and x.ndim == 0 and x.dtype != like.dtype and \
+            backend.is_floating(x.dtype) and backend.is_floating(like.dtype):
+        return Tensor(x.astype(like.dtype))  # a 0-d constant: the tensor's dtype, as a number
     if backend.is_array(x) or (hasattr(x, "dtype") and hasattr(x, "shape")):
         return Tensor(x)  # an array, or a numpy scalar (0-d comparisons give np.bool_)
     raise TypeError(
@@ -197,6 +200,8 @@ def _swap_last(x):
 class MatMul(Function):
     """y = a @ b (2-D or batched);  da = gy @ b^T, db = a^T @ gy."""
 
+    float_operands_only = True
+
     def forward(self, a, b):
         return a @ b
 
@@ -241,6 +246,8 @@ class Linear(Function):
 
     dx = gy W,  dW = gy^T x,  db = sum_n gy.
     """
+
+    float_operands_only = True
 
     def forward(self, x, W, b=None):
         y = matmul_2d(x, W.T)

@@ -204,7 +204,7 @@ def test_to_dot_nodes_and_edges_point_forward():
 
 def test_to_dot_names_parameters_from_modules():
     G = small_mlp()
-    z = npgan.random.rand(4, 1)
+    z = npgan.random.rand(4, 1, dtype="float64")
     out = G(z).sum()
     first, _, edges = parse_dot(viz.to_dot(out, modules={"G": G}, params={"z": z}))
     linears = nodes_labelled(first, "Linear")
@@ -247,7 +247,7 @@ def test_to_dot_marks_a_graph_freed_by_backward():
 def test_draw_without_graphviz_gives_the_install_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     G = small_mlp()
-    out = G(npgan.random.rand(4, 1)).sum()
+    out = G(npgan.random.rand(4, 1, dtype="float64")).sum()
     with pytest.raises(RuntimeError, match=r"apt-get install graphviz.*brew install graphviz"):
         viz.draw(out, tmp_path / "graph.png", modules={"G": G})
     assert not (tmp_path / "graph.png").exists()
@@ -262,7 +262,7 @@ def test_draw_without_graphviz_gives_the_install_hint(monkeypatch, tmp_path):
                     reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
 def test_draw_renders_png_and_svg_with_graphviz(tmp_path):
     G = small_mlp()
-    out = G(npgan.random.rand(4, 1)).sum()
+    out = G(npgan.random.rand(4, 1, dtype="float64")).sum()
     png = viz.draw(out, tmp_path / "graph.png", modules={"G": G})
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
