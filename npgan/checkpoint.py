@@ -31,7 +31,7 @@ _TREE = "__npgan_checkpoint__"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that is missing, damaged, or not an npgan checkpoint."""
+    """A checkpoint file that is missing, damaged, not an npgan checkpoint, or cannot be written."""
 
 
 def _split(state, path, arrays):
@@ -49,6 +49,10 @@ def _split(state, path, arrays):
             if key.startswith("__"):
                 raise ValueError(f"checkpoint.save: keys starting with '__' are reserved, got "
                                  f"{key!r} at {path or 'the top level'}")
+            if "/" in key:  # "/" joins the path of an entry: {"a/b": x} would be {"a": {"b": x}}
+                raise ValueError(f"checkpoint.save: keys cannot contain '/', which separates "
+                                 f"the parts of an entry's name; got {key!r} at "
+                                 f"{path or 'the top level'} (rename it, e.g. with '.')")
             tree[key] = _split(value, f"{path}/{key}" if path else key, arrays)
         return tree
     if isinstance(state, (list, tuple)):
@@ -61,25 +65,72 @@ def _split(state, path, arrays):
                     f"{path or 'the top level'}; use arrays, numbers, strings, lists and dicts")
 
 
+def _temporary_name(path, pid):
+    """The name :func:`save` writes ``path`` under before renaming it (hidden, in the same folder)."""
+    return os.path.join(os.path.dirname(os.path.abspath(path)),
+                        f".{os.path.basename(path)}.{pid}.tmp")
+
+
+def remove_stale_temporaries(path):
+    """Delete what a save of ``path`` killed mid-write left behind (``.NAME.PID.tmp`` files of
+    processes that are gone); returns the paths removed. :func:`save` and :func:`load` call it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix, removed = f".{os.path.basename(path)}.", []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        pid = name[len(prefix):-len(".tmp")]
+        if not (name.startswith(prefix) and name.endswith(".tmp") and pid.isdigit()):
+            continue
+        if int(pid) != os.getpid() and _process_alive(int(pid)):
+            continue  # another run is saving right now
+        try:
+            os.remove(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid):
+    """True when a process ``pid`` exists (it may be saving its own checkpoint)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def save(path, state):
     """Write ``state`` (a nested dict, see the module docstring) to ``path`` atomically.
 
     The previous file at ``path``, if any, is replaced only once the new one
-    is complete on disk.
+    is complete on disk. If the write fails (a full disk, no permission), the
+    previous file is left intact and :class:`CheckpointError` says so in one line.
     """
     path = os.fspath(path)
     arrays = {}
     tree = _split(state, "", arrays)
     header = json.dumps({"format": FORMAT, "version": VERSION, "state": tree})
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    temporary = _temporary_name(path, os.getpid())
     try:
+        os.makedirs(folder, exist_ok=True)
+        remove_stale_temporaries(path)
         with open(temporary, "wb") as f:
             np.savez(f, **{_TREE: np.array(header)}, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        kept = ("the previous checkpoint there is intact" if os.path.exists(path)
+                else "no checkpoint was written")
+        raise CheckpointError(f"{path}: cannot save the checkpoint ({exc.strerror or exc}); "
+                              f"{kept}") from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -106,6 +157,7 @@ def load(path):
     npgan did not write raises :class:`CheckpointError` naming the file.
     """
     path = os.fspath(path)
+    remove_stale_temporaries(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no checkpoint file there")
     try:

