@@ -58,7 +58,7 @@ if __package__ in (None, ""):  # run as a script: benchmark the npgan of this ch
 import numpy as np  # noqa: E402
 
 import npgan  # noqa: E402
-from npgan import backend, nn, optim  # noqa: E402
+from npgan import backend, nn, optim, runs  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
 from npgan.gan import GANTrainer  # noqa: E402
 
@@ -1390,4 +1390,6 @@ def run_suite(args, cfg, pool, torch, argv, log):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Ctrl-C during the long run: one line and exit status 130, no traceback (the partial
+    # measurements are dropped; a run writes its files only at the end)
+    runs.run_script(main, "bench.py")

@@ -53,7 +53,6 @@ of 10,000 points scores W1 ~ 0.016 and KS ~ 0.009.
     python examples/gaussian.py --backend cupy       # on an NVIDIA GPU with CuPy
 """
 import argparse
-import json
 import math
 import os
 import sys
@@ -70,9 +69,9 @@ if __package__ in (None, ""):  # run as a script from a checkout: find npgan bes
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import npgan  # noqa: E402
-from npgan import backend, metrics, nn, optim  # noqa: E402
+from npgan import backend, metrics, nn, optim, runs  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
-from npgan.gan import GANTrainer, linear_decay  # noqa: E402
+from npgan.gan import GANTrainer, TrainingDiverged, linear_decay  # noqa: E402
 
 REAL_MEAN, REAL_STD = 4.0, 1.25
 EVAL_SAMPLES = 10_000
@@ -86,28 +85,33 @@ def mlp(n_in, hidden, n_out):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = runs.ArgumentParser(
         description="Train a GAN on N(4, 1.25^2) from uniform noise; write metrics.json and a PNG.")
-    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    p.add_argument("--backend", type=runs.backend_name, choices=["numpy", "cupy"], default=None,
+                   help="numpy (CPU) or cupy (NVIDIA GPU); default $NPGAN_BACKEND, else numpy")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--steps", type=int, default=13_000, help="G updates (default 13000)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--d-steps", type=int, default=1, help="D updates per G update (k)")
+    p.add_argument("--steps", type=runs.positive_int, default=13_000,
+                   help="G updates (default 13000)")
+    p.add_argument("--batch-size", type=runs.positive_int, default=256)
+    p.add_argument("--d-steps", type=runs.positive_int, default=1,
+                   help="D updates per G update (k)")
     p.add_argument("--g-loss", choices=["non-saturating", "minimax"], default="non-saturating")
-    p.add_argument("--hidden", type=int, default=48, help="width of both hidden layers of G and D")
-    p.add_argument("--noise-dim", type=int, default=2,
+    p.add_argument("--hidden", type=runs.positive_int, default=48,
+                   help="width of both hidden layers of G and D")
+    p.add_argument("--noise-dim", type=runs.positive_int, default=2,
                    help="dimensions of G's uniform noise U[0,1)^d (1 = the seed article's)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate of G")
-    p.add_argument("--d-lr", type=float, default=2e-3, help="Adam learning rate of D")
-    p.add_argument("--beta1", type=float, default=0.0, help="Adam beta1 of both")
-    p.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 of both")
-    p.add_argument("--lr-final", type=float, default=1.0,
+    p.add_argument("--lr", type=runs.positive_float, default=5e-4, help="Adam learning rate of G")
+    p.add_argument("--d-lr", type=runs.positive_float, default=2e-3,
+                   help="Adam learning rate of D")
+    p.add_argument("--beta1", type=runs.unit_interval, default=0.0, help="Adam beta1 of both")
+    p.add_argument("--beta2", type=runs.unit_interval, default=0.999, help="Adam beta2 of both")
+    p.add_argument("--lr-final", type=runs.fraction, default=1.0,
                    help="decay both learning rates linearly to this factor at the last step "
                         "(default 1: constant)")
-    p.add_argument("--ema-decay", type=float, default=0.999,
+    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.999,
                    help="decay of the moving average of G's weights sampled at the end (0 = off)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=0,
+    p.add_argument("--seed", type=runs.nonnegative_int, default=0)
+    p.add_argument("--log-every", type=runs.nonnegative_int, default=0,
                    help="print a progress line every N steps (default: 20 lines per run)")
     p.add_argument("--out", default=os.path.join("runs", "gaussian"), help="output directory")
     p.add_argument("--quiet", action="store_true", help="print only errors")
@@ -121,6 +125,14 @@ def parse_args(argv):
         p.error("--ema-decay must be in [0, 1)")
     if not 0 <= args.lr_final <= 1:
         p.error("--lr-final must be in [0, 1]")
+    itemsize = 4 if args.dtype == "float32" else 8
+    try:  # about 30 arrays of batch x hidden per step (both MLPs, forward and backward)
+        runs.check_memory(30 * args.batch_size * max(args.hidden, args.noise_dim) * itemsize,
+                          f"a training step at --batch-size {args.batch_size}",
+                          "use a smaller --batch-size")
+        runs.check_output_folder(args.out)
+    except runs.UsageError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -202,7 +214,8 @@ def plot(path, samples, history, args, summary):
 
 
 def main(argv=None):
-    """Run the example; returns the process exit status (0, or 2 when the backend cannot run)."""
+    """Run the example; returns the process exit status: 0; 1 when training diverged or the
+    results cannot be written; 2 when the backend cannot run; 130 after Ctrl-C."""
     args = parse_args(argv)
     say = (lambda *a: None) if args.quiet else print
     try:
@@ -213,63 +226,75 @@ def main(argv=None):
         return 1
     previous_backend, previous_dtype = npgan.get_backend(), npgan.get_default_dtype()
     try:
-        npgan.set_backend(args.backend)
-    except npgan.BackendUnavailableError as exc:
+        args.backend = runs.select_backend(args.backend)
+    except (ValueError, npgan.BackendUnavailableError) as exc:
         print(f"gaussian.py: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_USAGE
     npgan.set_default_dtype(args.dtype)
     try:
-        npgan.manual_seed(args.seed)
-        trainer = build(args)
-        say(f"gaussian GAN: backend {args.backend}, dtype {args.dtype}, steps {args.steps}, "
-            f"seed {args.seed}, batch {args.batch_size}, d_steps {args.d_steps}, "
-            f"g_loss {args.g_loss}, hidden {args.hidden}, noise U[0,1)^{args.noise_dim}, "
-            f"lr G {args.lr:g} D {args.d_lr:g}" + ("" if args.lr_final == 1 else
-                                                     f" (x{args.lr_final:g} at the end)")
-            + f", ema {args.ema_decay:g}"
-            + ("; gen_mean/gen_std: the averaged G" if args.ema_decay else "; gen_mean/gen_std: G")
-            + f" on {EVAL_SAMPLES:,} fixed noise draws")
-
-        # A fixed noise batch for the progress lines, drawn whether or not they are
-        # printed, so that --quiet and --log-every do not change the random stream.
-        monitor_noise = nprandom.rand(EVAL_SAMPLES, args.noise_dim)
-
-        def generated_stats():
-            g = trainer.g_ema.module if trainer.g_ema is not None else trainer.G
-            with npgan.no_grad():
-                x = g(monitor_noise).numpy()
-            return {"gen_mean": float(x.mean()), "gen_std": float(x.std())}
-
-        log_every = args.log_every or max(1, args.steps // 20)
-        backend.synchronize()
-        start = time.perf_counter()
-        history = trainer.train(args.steps, log_every=0 if args.quiet else log_every,
-                                log=say, extra_stats=generated_stats)
-        backend.synchronize()
-        seconds = time.perf_counter() - start
-
-        final_g = trainer.g_ema.module if trainer.g_ema is not None else trainer.G
-        samples = sample(final_g, EVAL_SAMPLES, args.noise_dim)
-        summary = metrics.sample_summary(samples, REAL_MEAN, REAL_STD)
-        result = dict(summary, steps=args.steps, seconds=round(seconds, 3),
-                      backend=args.backend, seed=args.seed, dtype=args.dtype,
-                      batch_size=args.batch_size, d_steps=args.d_steps, g_loss=args.g_loss,
-                      hidden=args.hidden, noise_dim=args.noise_dim, g_lr=args.lr,
-                      d_lr=args.d_lr, betas=[args.beta1, args.beta2],
-                      lr_final=args.lr_final, ema_decay=args.ema_decay,
-                      eval_samples=EVAL_SAMPLES,
-                      final_d_real=history["d_real"][-1], final_d_fake=history["d_fake"][-1])
-
-        os.makedirs(args.out, exist_ok=True)
-        metrics_path = os.path.join(args.out, "metrics.json")
-        with open(metrics_path, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
-        png_path = os.path.join(args.out, "gaussian.png")
-        plot(png_path, samples, history, args, summary)
+        return _run(args, say)
+    except (TrainingDiverged, runs.RunError) as exc:
+        print(runs.error_line("gaussian.py", exc), file=sys.stderr)
+        return runs.EXIT_FAILED
     finally:
         npgan.set_default_dtype(previous_dtype)
-        npgan.set_backend(previous_backend)
+        runs.restore_backend(previous_backend)
+
+
+def _run(args, say):
+    """Train, score and write the results (backend and dtype already set); the exit status."""
+    npgan.manual_seed(args.seed)
+    trainer = build(args)
+    say(f"gaussian GAN: backend {args.backend}, dtype {args.dtype}, steps {args.steps}, "
+        f"seed {args.seed}, batch {args.batch_size}, d_steps {args.d_steps}, "
+        f"g_loss {args.g_loss}, hidden {args.hidden}, noise U[0,1)^{args.noise_dim}, "
+        f"lr G {args.lr:g} D {args.d_lr:g}" + ("" if args.lr_final == 1 else
+                                                 f" (x{args.lr_final:g} at the end)")
+        + f", ema {args.ema_decay:g}"
+        + ("; gen_mean/gen_std: the averaged G" if args.ema_decay else "; gen_mean/gen_std: G")
+        + f" on {EVAL_SAMPLES:,} fixed noise draws")
+
+    # A fixed noise batch for the progress lines, drawn whether or not they are
+    # printed, so that --quiet and --log-every do not change the random stream.
+    monitor_noise = nprandom.rand(EVAL_SAMPLES, args.noise_dim)
+
+    def generated_stats():
+        g = trainer.g_ema.module if trainer.g_ema is not None else trainer.G
+        with npgan.no_grad():
+            x = g(monitor_noise).numpy()
+        return {"gen_mean": float(x.mean()), "gen_std": float(x.std())}
+
+    log_every = args.log_every or max(1, args.steps // 20)
+    backend.synchronize()
+    start = time.perf_counter()
+    with runs.StopOnCtrlC("gaussian.py") as stop:
+        history = trainer.train(args.steps, log_every=0 if args.quiet else log_every,
+                                log=say, extra_stats=generated_stats, should_stop=stop)
+    if stop.requested:
+        print(f"gaussian.py: stopped by Ctrl-C after step {trainer.step_count} of "
+              f"{args.steps}; nothing written (this run keeps no checkpoints: run it again)",
+              file=sys.stderr)
+        return runs.EXIT_INTERRUPTED
+    backend.synchronize()
+    seconds = time.perf_counter() - start
+
+    final_g = trainer.g_ema.module if trainer.g_ema is not None else trainer.G
+    samples = sample(final_g, EVAL_SAMPLES, args.noise_dim)
+    summary = metrics.sample_summary(samples, REAL_MEAN, REAL_STD)
+    result = dict(summary, steps=args.steps, seconds=round(seconds, 3),
+                  backend=args.backend, seed=args.seed, dtype=args.dtype,
+                  batch_size=args.batch_size, d_steps=args.d_steps, g_loss=args.g_loss,
+                  hidden=args.hidden, noise_dim=args.noise_dim, g_lr=args.lr,
+                  d_lr=args.d_lr, betas=[args.beta1, args.beta2],
+                  lr_final=args.lr_final, ema_decay=args.ema_decay,
+                  eval_samples=EVAL_SAMPLES,
+                  final_d_real=history["d_real"][-1], final_d_fake=history["d_fake"][-1])
+
+    os.makedirs(args.out, exist_ok=True)
+    metrics_path = os.path.join(args.out, "metrics.json")
+    runs.write_json(metrics_path, result)
+    png_path = os.path.join(args.out, "gaussian.png")
+    plot(png_path, samples, history, args, summary)
 
     say(f"done in {seconds:.1f}s: mean {summary['mean']:.4f} (real {REAL_MEAN:g}), "
         f"std {summary['std']:.4f} (real {REAL_STD:g}), W1 {summary['w1']:.4f}, "
@@ -280,4 +305,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runs.run_script(main, "gaussian.py")

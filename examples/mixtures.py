@@ -42,7 +42,6 @@ from being left empty:
         --batch-size 512 --steps 30000 --lr 1e-3 --lr-final 0 --ema-decay 0.999
 """
 import argparse
-import json
 import math
 import os
 import sys
@@ -57,9 +56,9 @@ if __package__ in (None, ""):  # run as a script from a checkout: find npgan bes
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import npgan  # noqa: E402
-from npgan import backend, datasets, metrics, nn, objectives, optim  # noqa: E402
+from npgan import backend, datasets, metrics, nn, objectives, optim, runs  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
-from npgan.gan import GANTrainer, Packed, linear_decay  # noqa: E402
+from npgan.gan import GANTrainer, Packed, TrainingDiverged, linear_decay  # noqa: E402
 
 EVAL_SAMPLES = 2_500
 PLOT_SAMPLES = 1_000
@@ -85,11 +84,12 @@ def mlp(n_in, hidden, layers, n_out, activation):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = runs.ArgumentParser(
         description="Train a GAN on a 2-D ring or grid of Gaussians; write metrics.json and a PNG.")
     p.add_argument("--dataset", choices=["ring", "grid"], default="ring")
     p.add_argument("--loss", choices=list(objectives.OBJECTIVE_NAMES), default="wgan-gp")
-    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    p.add_argument("--backend", type=runs.backend_name, choices=["numpy", "cupy"], default=None,
+                   help="numpy (CPU) or cupy (NVIDIA GPU); default $NPGAN_BACKEND, else numpy")
     p.add_argument("--steps", type=int, default=2_000, help="G updates (default 2000)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--d-steps", type=int, default=None,
@@ -97,22 +97,28 @@ def parse_args(argv):
     p.add_argument("--hidden", type=int, default=128, help="units per hidden layer of G and D")
     p.add_argument("--layers", type=int, default=3, help="hidden layers of G and D")
     p.add_argument("--noise-dim", type=int, default=2, help="dimensions of G's N(0, I) noise")
-    p.add_argument("--lr", type=float, default=None, help="learning rate of G (default: per loss)")
-    p.add_argument("--d-lr", type=float, default=None, help="learning rate of D (default: --lr)")
-    p.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: per loss)")
-    p.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default: per loss)")
-    p.add_argument("--clip", type=float, default=0.01, help="wgan: weight-clipping bound c")
-    p.add_argument("--gp-weight", type=float, default=10.0, help="wgan-gp: penalty weight lambda")
+    p.add_argument("--lr", type=runs.positive_float, default=None,
+                   help="learning rate of G (default: per loss)")
+    p.add_argument("--d-lr", type=runs.positive_float, default=None,
+                   help="learning rate of D (default: --lr)")
+    p.add_argument("--beta1", type=runs.unit_interval, default=None,
+                   help="Adam beta1 (default: per loss)")
+    p.add_argument("--beta2", type=runs.unit_interval, default=None,
+                   help="Adam beta2 (default: per loss)")
+    p.add_argument("--clip", type=runs.positive_float, default=0.01,
+                   help="wgan: weight-clipping bound c")
+    p.add_argument("--gp-weight", type=runs.nonnegative_float, default=10.0,
+                   help="wgan-gp: penalty weight lambda")
     p.add_argument("--pack", type=int, default=1,
                    help="D judges packs of this many samples (PacGAN; 1 = plain D)")
-    p.add_argument("--ema-decay", type=float, default=0.0,
+    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.0,
                    help="sample from a moving average of G's weights with this decay (0 = off)")
-    p.add_argument("--lr-final", type=float, default=1.0,
+    p.add_argument("--lr-final", type=runs.fraction, default=1.0,
                    help="decay both learning rates linearly to this factor at the last step "
                         "(default 1: constant)")
     p.add_argument("--snapshots", type=int, default=4, help="panels of the PNG over training")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=0,
+    p.add_argument("--log-every", type=runs.nonnegative_int, default=0,
                    help="print a progress line every N steps (default: 20 lines per run)")
     p.add_argument("--out", default=os.path.join("runs", "mixtures"), help="output directory")
     p.add_argument("--quiet", action="store_true", help="print only errors")
@@ -140,6 +146,13 @@ def parse_args(argv):
     args.d_steps = d_steps if args.d_steps is None else args.d_steps
     args.lr = lr if args.lr is None else args.lr
     args.d_lr = args.lr if args.d_lr is None else args.d_lr
+    try:  # about 40 arrays of batch x hidden per critic step (forward, backward, penalty)
+        runs.check_memory(40 * args.batch_size * args.hidden * 4,
+                          f"a training step at --batch-size {args.batch_size} and --hidden "
+                          f"{args.hidden}", "use a smaller --batch-size or --hidden")
+        runs.check_output_folder(args.out)
+    except runs.UsageError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -177,7 +190,7 @@ def snapshot(trainer, noise, args):
     xx, yy = np.meshgrid(axis, axis)
     points = np.stack([xx.ravel(), yy.ravel()], axis=1)
     # a packed D scores a pack of m copies of each point
-    points = npgan.tensor(np.repeat(points, args.pack, axis=0))
+    points = npgan.tensor(np.repeat(points, args.pack, axis=0), dtype=backend.get_default_dtype())
     with npgan.no_grad():
         samples = generator(trainer)(noise).numpy()
         scores = trainer.D(points).numpy().reshape(xx.shape)
@@ -216,7 +229,8 @@ def plot(path, snaps, args, result):
 
 
 def main(argv=None):
-    """Run the example; returns the process exit status (0, or 2 when the backend cannot run)."""
+    """Run the example; returns the process exit status: 0; 1 when training diverged or the
+    results cannot be written; 2 when the backend cannot run; 130 after Ctrl-C."""
     args = parse_args(argv)
     say = (lambda *a: None) if args.quiet else print
     try:
@@ -227,68 +241,87 @@ def main(argv=None):
         return 1
     previous_backend = npgan.get_backend()
     try:
-        npgan.set_backend(args.backend)
-    except npgan.BackendUnavailableError as exc:
+        args.backend = runs.select_backend(args.backend)
+    except (ValueError, npgan.BackendUnavailableError) as exc:
         print(f"mixtures.py: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_USAGE
     try:
-        npgan.manual_seed(args.seed)
-        trainer = build(args)
-        say(f"mixtures GAN: dataset {args.dataset}, loss {args.loss}, backend {args.backend}, "
-            f"steps {args.steps}, seed {args.seed}, batch {args.batch_size}, d_steps "
-            f"{args.d_steps}, MLP {args.layers} x {args.hidden}, {args.optimizer} lr G {args.lr:g} "
-            f"D {args.d_lr:g}" + (f" betas {args.betas}" if args.betas else "")
-            + (f", pack {args.pack}" if args.pack > 1 else "")
-            + (f", ema {args.ema_decay:g}" if args.ema_decay else "")
-            + (f", lr x{args.lr_final:g} at the end" if args.lr_final != 1 else ""))
-        plot_noise = nprandom.randn(PLOT_SAMPLES, args.noise_dim)
-        snap_steps = sorted({max(1, round(args.steps * (i + 1) / args.snapshots))
-                             for i in range(args.snapshots)})
-        log_every = args.log_every or max(1, args.steps // 20)
-        sigma, centres = datasets.sigma(args.dataset), datasets.mode_centres(args.dataset)
-        snaps = []
-        backend.synchronize()
-        start = time.perf_counter()
+        return _run(args, say)
+    except (TrainingDiverged, runs.RunError) as exc:
+        print(runs.error_line("mixtures.py", exc), file=sys.stderr)
+        return runs.EXIT_FAILED
+    finally:
+        runs.restore_backend(previous_backend)
+
+
+def _run(args, say):
+    """Train, score and write the results (backend already set); returns the exit status."""
+    npgan.manual_seed(args.seed)
+    trainer = build(args)
+    say(f"mixtures GAN: dataset {args.dataset}, loss {args.loss}, backend {args.backend}, "
+        f"steps {args.steps}, seed {args.seed}, batch {args.batch_size}, d_steps "
+        f"{args.d_steps}, MLP {args.layers} x {args.hidden}, {args.optimizer} lr G {args.lr:g} "
+        f"D {args.d_lr:g}" + (f" betas {args.betas}" if args.betas else "")
+        + (f", pack {args.pack}" if args.pack > 1 else "")
+        + (f", ema {args.ema_decay:g}" if args.ema_decay else "")
+        + (f", lr x{args.lr_final:g} at the end" if args.lr_final != 1 else ""))
+    plot_noise = nprandom.randn(PLOT_SAMPLES, args.noise_dim)
+    snap_steps = sorted({max(1, round(args.steps * (i + 1) / args.snapshots))
+                         for i in range(args.snapshots)})
+    log_every = args.log_every or max(1, args.steps // 20)
+    sigma, centres = datasets.sigma(args.dataset), datasets.mode_centres(args.dataset)
+    snaps = []
+    backend.synchronize()
+    start = time.perf_counter()
+    with runs.StopOnCtrlC("mixtures.py") as stop:
         for _ in range(args.steps):
-            stats = trainer.step()
-            t = stats["step"]
+            trainer.run_step()  # the statistics stay on the device ...
+            t = trainer.step_count
+            due = t % log_every == 0 or t == 1
+            if due:
+                stats = trainer.fetch()  # ... until read (and checked for NaN) here
             if t in snap_steps:
                 snaps.append(snapshot(trainer, plot_noise, args))
-            if not args.quiet and (t % log_every == 0 or t == 1):
-                cov = metrics.mode_coverage(snaps[-1]["samples"] if snaps and snaps[-1]["step"] == t
-                                            else snapshot(trainer, plot_noise, args)["samples"],
-                                            centres, sigma)
-                say(f"step {t:6d}  d_loss {stats['d_loss']:.4f}  g_loss {stats['g_loss']:.4f}  "
-                    f"modes {cov['modes']}  hq {cov['hq']:.1f}%  "
-                    f"[{time.perf_counter() - start:.1f}s]")
-        backend.synchronize()
-        seconds = time.perf_counter() - start
+            if due:
+                if not args.quiet:
+                    cov = metrics.mode_coverage(
+                        snaps[-1]["samples"] if snaps and snaps[-1]["step"] == t
+                        else snapshot(trainer, plot_noise, args)["samples"], centres, sigma)
+                    say(f"step {t:6d}  d_loss {stats['d_loss']:.4f}  g_loss "
+                        f"{stats['g_loss']:.4f}  modes {cov['modes']}  hq {cov['hq']:.1f}%  "
+                        f"[{time.perf_counter() - start:.1f}s]")
+            if stop():
+                break
+        trainer.fetch()
+    if stop.requested:
+        print(f"mixtures.py: stopped by Ctrl-C after step {trainer.step_count} of "
+              f"{args.steps}; nothing written (mixtures runs keep no checkpoints: run it "
+              f"again, with fewer --steps for a shorter run)", file=sys.stderr)
+        return runs.EXIT_INTERRUPTED
+    backend.synchronize()
+    seconds = time.perf_counter() - start
 
-        with npgan.no_grad():
-            samples = generator(trainer)(nprandom.randn(EVAL_SAMPLES, args.noise_dim)).numpy()
-        cov = metrics.mode_coverage(samples, centres, sigma)
-        kl = cov["reverse_kl"]
-        result = {"modes": cov["modes"], "hq": cov["hq"],
-                  "reverse_kl": kl if math.isfinite(kl) else None,
-                  "counts": cov["counts"], "steps": args.steps, "seconds": round(seconds, 3),
-                  "backend": args.backend, "seed": args.seed, "loss": args.loss,
-                  "dataset": args.dataset, "eval_samples": EVAL_SAMPLES,
-                  "batch_size": args.batch_size, "d_steps": args.d_steps, "hidden": args.hidden,
-                  "layers": args.layers, "noise_dim": args.noise_dim,
-                  "optimizer": args.optimizer, "g_lr": args.lr, "d_lr": args.d_lr,
-                  "pack": args.pack, "ema_decay": args.ema_decay, "lr_final": args.lr_final,
-                  "betas": list(args.betas) if args.betas else None,
-                  "clip": args.clip if args.loss == "wgan" else None,
-                  "gp_weight": args.gp_weight if args.loss in ("wgan-gp", "ns-gp") else None}
-        os.makedirs(args.out, exist_ok=True)
-        metrics_path = os.path.join(args.out, "metrics.json")
-        with open(metrics_path, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
-        png_path = os.path.join(args.out, "mixtures.png")
-        plot(png_path, snaps, args, result)
-    finally:
-        npgan.set_backend(previous_backend)
+    with npgan.no_grad():
+        samples = generator(trainer)(nprandom.randn(EVAL_SAMPLES, args.noise_dim)).numpy()
+    cov = metrics.mode_coverage(samples, centres, sigma)
+    kl = cov["reverse_kl"]
+    result = {"modes": cov["modes"], "hq": cov["hq"],
+              "reverse_kl": kl if math.isfinite(kl) else None,
+              "counts": cov["counts"], "steps": args.steps, "seconds": round(seconds, 3),
+              "backend": args.backend, "seed": args.seed, "loss": args.loss,
+              "dataset": args.dataset, "eval_samples": EVAL_SAMPLES,
+              "batch_size": args.batch_size, "d_steps": args.d_steps, "hidden": args.hidden,
+              "layers": args.layers, "noise_dim": args.noise_dim,
+              "optimizer": args.optimizer, "g_lr": args.lr, "d_lr": args.d_lr,
+              "pack": args.pack, "ema_decay": args.ema_decay, "lr_final": args.lr_final,
+              "betas": list(args.betas) if args.betas else None,
+              "clip": args.clip if args.loss == "wgan" else None,
+              "gp_weight": args.gp_weight if args.loss in ("wgan-gp", "ns-gp") else None}
+    os.makedirs(args.out, exist_ok=True)
+    metrics_path = os.path.join(args.out, "metrics.json")
+    runs.write_json(metrics_path, result)
+    png_path = os.path.join(args.out, "mixtures.png")
+    plot(png_path, snaps, args, result)
 
     say(f"done in {seconds:.1f}s: {result['modes']}/{len(centres)} modes, {result['hq']:.1f}% "
         f"high quality, reverse KL {kl:.4f} on {EVAL_SAMPLES:,} samples")
@@ -298,4 +331,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runs.run_script(main, "mixtures.py")

@@ -57,10 +57,9 @@ Outputs in --out (default runs/mnist):
     python examples/mnist.py --data-dir ~/mnist --epochs 20          # the full MNIST files
     python examples/mnist.py --backend cupy                          # on an NVIDIA GPU
 """
-import argparse
-import json
 import math
 import os
+import shlex
 import sys
 import time
 
@@ -68,17 +67,18 @@ if __package__ in (None, ""):  # run as a script from a checkout: find npgan bes
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import npgan  # noqa: E402
-from npgan import backend, checkpoint, data, nn, optim, scoring  # noqa: E402
+from npgan import backend, checkpoint, data, nn, optim, runs, scoring  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
-from npgan.gan import GANTrainer, Packed  # noqa: E402
+from npgan.gan import GANTrainer, Packed, TrainingDiverged  # noqa: E402
 
 NOISE_DIM = 100
 D_LAYERS = (784, 1024, 512, 256, 1)
 G_LAYERS = (NOISE_DIM, 256, 512, 1024, 784)
 GRID_SIDE = 8                     # the sample grid is 8 x 8 digits
 # settings a resumed run must share with the run that wrote the checkpoint
+# (the backend too: a run resumes on the backend that wrote it, since the random stream cannot move)
 RESUME_KEYS = ("d_layers", "g_layers", "pack", "dtype", "batch_size", "g_loss", "lr", "beta1",
-               "ema_decay", "seed", "data_source", "data_rows")
+               "ema_decay", "seed", "data_source", "data_rows", "backend")
 
 
 def mlp(layers, hidden_activation, dropout=0.0, out_activation=None):
@@ -106,19 +106,21 @@ def build_generator(layers=G_LAYERS):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = runs.ArgumentParser(
         description="Train the MLP GAN on MNIST digits; write sample grids, checkpoints, "
                     "losses.png and metrics.json.")
-    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    p.add_argument("--backend", type=runs.backend_name, choices=["numpy", "cupy"], default=None,
+                   help="numpy (CPU) or cupy (NVIDIA GPU); default $NPGAN_BACKEND, else numpy")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="total G updates (default 8000)")
     length.add_argument("--epochs", type=int, help="total passes over the training digits")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--g-loss", choices=["non-saturating", "minimax"], default="non-saturating")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of G and D")
-    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of G and D")
-    p.add_argument("--ema-decay", type=float, default=0.0,
+    p.add_argument("--lr", type=runs.positive_float, default=2e-4,
+                   help="Adam learning rate of G and D")
+    p.add_argument("--beta1", type=runs.unit_interval, default=0.5, help="Adam beta1 of G and D")
+    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.0,
                    help="decay of the moving average of G used for samples and scores (0 = off)")
     p.add_argument("--pack", type=int, default=2,
                    help="D judges packs of this many samples (PacGAN; 1 = the seed's D)")
@@ -129,6 +131,9 @@ def parse_args(argv):
     p.add_argument("--out", default=os.path.join("runs", "mnist"), help="output directory")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz (the run's settings must match)")
+    p.add_argument("--force-resume", action="store_true",
+                   help="with --resume: accept a checkpoint whose data source reads differently "
+                        "(say, the same files under another path)")
     p.add_argument("--sample-every", type=int, default=500,
                    help="save a grid of samples every N steps (0 = only at the end)")
     p.add_argument("--log-every", type=int, default=0,
@@ -151,6 +156,16 @@ def parse_args(argv):
         p.error(f"--batch-size ({args.batch_size}) must be a multiple of --pack ({args.pack})")
     if not 0 <= args.beta1 < 1:
         p.error("--beta1 must be in [0, 1)")
+    if args.force_resume and not args.resume:
+        p.error("--force-resume goes with --resume")
+    itemsize = 4 if args.dtype == "float32" else 8
+    try:  # both MLPs' activations and gradients, a few times over, per row of the batch
+        runs.check_memory(6 * args.batch_size * (sum(D_LAYERS) * args.pack + sum(G_LAYERS))
+                          * itemsize, f"a training step at --batch-size {args.batch_size}",
+                          "use a smaller --batch-size")
+        runs.check_output_folder(args.out)
+    except runs.UsageError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -258,14 +273,25 @@ def save_checkpoint(path, trainer, batches, config, extra):
                            "extra": {"snapshots": snapshots}})
 
 
-def load_checkpoint(path, trainer, batches, config):
-    """Restore a run from ``path``; a checkpoint of other settings is a CheckpointError."""
+def load_checkpoint(path, trainer, batches, config, force=False):
+    """Restore a run from ``path``; a checkpoint of other settings is a CheckpointError.
+
+    The data source is compared as text that names the resolved folder; when it
+    differs, ``force`` (--force-resume) accepts it: the user knows the data is the same.
+    """
     state = checkpoint.load(path)
     for key in ("config", "trainer", "data", "rng", "extra"):
         if key not in state:
             raise checkpoint.CheckpointError(f"{path}: not a checkpoint of examples/mnist.py "
                                              f"(no {key!r} entry)")
-    checkpoint.check_config(path, state["config"], config, RESUME_KEYS)
+    checkpoint.check_config(path, state["config"], config,
+                            [k for k in RESUME_KEYS if k != "data_source"])
+    saved_source = state["config"].get("data_source")
+    if saved_source != config["data_source"] and not force:
+        raise checkpoint.CheckpointError(
+            f"{path}: the checkpoint was made with other data: data_source: checkpoint "
+            f"{saved_source!r}, this run {config['data_source']!r}; if it is the same data, "
+            f"add --force-resume")
     try:
         trainer.load_state_dict(state["trainer"])
         batches.load_state_dict(state["data"])
@@ -318,8 +344,11 @@ def score(generator, classifier, train, heldout, args):
 
 
 def main(argv=None):
-    """Run the example; returns the process exit status (0; 1 on bad data; 2 without the backend)."""
+    """Run the example; returns the process exit status: 0; 1 on bad data, a bad checkpoint or a
+    diverged run; 2 without the backend; 130 after Ctrl-C (with a checkpoint to resume)."""
     args = parse_args(argv)
+    args.command = "python3 examples/mnist.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     say = (lambda *a: None) if args.quiet else print
     try:
         import matplotlib  # noqa: F401  (checked now, not after training)
@@ -328,25 +357,31 @@ def main(argv=None):
         return 1
     previous_backend, previous_dtype = npgan.get_backend(), npgan.get_default_dtype()
     try:
-        npgan.set_backend(args.backend)
-    except npgan.BackendUnavailableError as exc:
+        args.backend = runs.select_backend(args.backend)
+    except (ValueError, npgan.BackendUnavailableError) as exc:
         print(f"mnist.py: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_USAGE
     npgan.set_default_dtype(args.dtype)
     try:
         return _run(args, say)
-    except (data.DataError, checkpoint.CheckpointError) as exc:
+    except (data.DataError, checkpoint.CheckpointError, runs.RunError) as exc:
         print(f"mnist.py: {exc}", file=sys.stderr)
-        return 1
+        return runs.EXIT_FAILED
     finally:
         npgan.set_default_dtype(previous_dtype)
-        npgan.set_backend(previous_backend)
+        runs.restore_backend(previous_backend)
 
 
 def _run(args, say):
     train = data.load_digits(args.data_dir, "train")
     heldout = data.load_digits(args.data_dir, "test")
     say(f"data: {train.source}: {len(train):,} training digits, {len(heldout):,} held out")
+    if not args.no_score and len(heldout) < 2:
+        raise data.DataError(f"{heldout.source}: {len(heldout)} held-out digits; the score "
+                             f"needs at least 2 (use more test data, or --no-score)")
+    if not train.images.any():
+        print(f"mnist.py: warning: every training image of {train.source} is blank (all "
+              f"pixels 0); the GAN will learn nothing useful", file=sys.stderr)
     epoch_steps = len(train) // args.batch_size
     if epoch_steps < 1:
         raise data.DataError(f"--batch-size {args.batch_size} is larger than the "
@@ -372,7 +407,8 @@ def _run(args, say):
     extra = {}  # what the example itself keeps across resumes
     if args.resume:
         if os.path.exists(ckpt_path):
-            extra = load_checkpoint(ckpt_path, trainer, batches, config)["extra"]
+            extra = load_checkpoint(ckpt_path, trainer, batches, config,
+                                    args.force_resume)["extra"]
             extra["snapshots"] = [(int(s["step"]), s["images"]) for s in extra["snapshots"]]
             say(f"resumed from {ckpt_path} at step {trainer.step_count} (epoch {batches.epoch})")
         else:
@@ -412,14 +448,22 @@ def _run(args, say):
     start = time.perf_counter()
     first = trainer.step_count
 
-    def after_step(stats):
-        step = stats["step"]
+    saved = {"step": None}  # the step of the last checkpoint this run wrote
+
+    def checkpoint_now():
+        # state_dict() fetches the statistics and checks the parameters first: a diverged
+        # run raises TrainingDiverged here, and the last good checkpoint stays on disk
+        save_checkpoint(ckpt_path, trainer, batches, config, extra)
+        saved["step"] = trainer.step_count
+
+    def after_step(step):
         if args.sample_every and step % args.sample_every == 0 and step != total:
             grid_at(step)  # the last step's grid is drawn once, after training
         end_of_epoch = batches.position + args.batch_size > batches.n_rows
         if end_of_epoch and step < total:
-            save_checkpoint(ckpt_path, trainer, batches, config, extra)
+            checkpoint_now()
         if step % log_every == 0 or step == total:
+            stats = trainer.fetch()  # the numbers of the steps since the last line, at once
             elapsed = time.perf_counter() - start
             eta = elapsed / (step - first) * (total - step)
             say(f"epoch {batches.epoch:4d}  step {step:6d}/{total}  "
@@ -430,10 +474,32 @@ def _run(args, say):
     if trainer.step_count == 0 and args.sample_every:
         grid_at(0)
     backend.synchronize()
-    trainer.train(remaining, callback=after_step)
+    try:
+        with runs.StopOnCtrlC("mnist.py") as stop:
+            trainer.train(remaining, callback=after_step, check_every=log_every,
+                          should_stop=stop)
+        if stop.requested:
+            checkpoint_now()
+            again = args.command if "--resume" in args.command.split() else \
+                f"{args.command} --resume"
+            print(f"mnist.py: stopped by Ctrl-C at step {trainer.step_count} of {total}; "
+                  f"saved {ckpt_path}; continue with: {again}", file=sys.stderr)
+            return runs.EXIT_INTERRUPTED
+    except TrainingDiverged as exc:
+        kept = (f"the checkpoint of step {saved['step']} in {ckpt_path} is kept"
+                if saved["step"] is not None else
+                f"the previous {ckpt_path} is kept" if os.path.exists(ckpt_path) else
+                "no checkpoint was written")
+        print(f"mnist.py: {exc} (--lr, --dtype float64); {kept}", file=sys.stderr)
+        return runs.EXIT_FAILED
     backend.synchronize()
     seconds = time.perf_counter() - start
-    save_checkpoint(ckpt_path, trainer, batches, config, extra)
+    try:
+        checkpoint_now()
+    except TrainingDiverged as exc:
+        print(f"mnist.py: {exc} (--lr, --dtype float64); the previous {ckpt_path} is kept",
+              file=sys.stderr)
+        return runs.EXIT_FAILED
     final_images = grid_at(trainer.step_count)
     say(f"trained {remaining} steps in {seconds:.1f}s; checkpoint {ckpt_path}")
 
@@ -459,12 +525,10 @@ def _run(args, say):
             f"{scores['classes_covered']}/10, KL from uniform {scores['kl_from_uniform']:.4f}, "
             f"mean top confidence {scores['mean_top_confidence']:.3f}")
         say(f"class fractions: {fractions}")
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    runs.write_json(os.path.join(args.out, "metrics.json"), result)
     say(f"wrote {args.out}/metrics.json, losses.png, progress.png, samples/")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runs.run_script(main, "mnist.py")

@@ -30,7 +30,6 @@ dominated by the few samples D is least sure about).
     python examples/saturation.py                      # writes runs/saturation/saturation.png
     python examples/saturation.py --g-optimizer adam
 """
-import argparse
 import math
 import os
 import sys
@@ -39,7 +38,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: find npgan bes
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import npgan  # noqa: E402
-from npgan import activations, backend, losses, nn, optim  # noqa: E402
+from npgan import activations, backend, losses, nn, optim, runs  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
 from npgan.gan import GANTrainer  # noqa: E402
 
@@ -51,10 +50,10 @@ COLORS = {"minimax": "tab:red", "non-saturating": "tab:blue"}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = runs.ArgumentParser(
         description="Plot G's gradient under the minimax and non-saturating losses against D(G(z)).")
     p.add_argument("--out", default=os.path.join("runs", "saturation", "saturation.png"),
-                   help="where to write the PNG")
+                   help="where to write the PNG (.png is added when missing)")
     p.add_argument("--steps", type=int, default=600, help="GAN steps per run (default 600)")
     p.add_argument("--d-pretrain", type=int, default=1000,
                    help="D-only steps before the runs, to make D confident (default 1000)")
@@ -66,6 +65,10 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.steps < 1 or args.every < 1 or args.d_pretrain < 0 or args.seed < 0:
         p.error("--steps and --every must be >= 1; --d-pretrain and --seed >= 0")
+    try:
+        args.out = runs.check_output_file(args.out, ".png")
+    except runs.UsageError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -252,4 +255,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runs.run_script(main, "saturation.py")

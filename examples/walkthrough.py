@@ -25,7 +25,6 @@ reaches every use.
 
 docs/walkthrough.md reads the output next to the lines of npgan that compute it.
 """
-import argparse
 import os
 import shutil
 import sys
@@ -34,7 +33,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: find npgan bes
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import npgan  # noqa: E402
-from npgan import activations, backend, losses, nn, optim, viz  # noqa: E402
+from npgan import activations, backend, losses, nn, optim, runs, viz  # noqa: E402
 from npgan import random as nprandom  # noqa: E402
 from npgan.autograd import Tensor  # noqa: E402
 from npgan.tracing import trace  # noqa: E402
@@ -47,7 +46,7 @@ FD_TOLERANCE = 1e-6  # largest |numeric - analytic| / max |gradient| accepted
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = runs.ArgumentParser(
         description="Print one D step and one G step of a tiny GAN, every gradient checked "
                     "against finite differences.")
     p.add_argument("--g-loss", choices=["non-saturating", "minimax"], default="non-saturating")
@@ -59,6 +58,11 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.seed < 0:
         p.error("--seed must be >= 0")
+    if args.draw is not None:
+        try:
+            runs.check_output_folder(args.draw, "--draw")
+        except runs.UsageError as exc:
+            p.error(str(exc))
     return args
 
 
@@ -373,4 +377,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runs.run_script(main, "walkthrough.py")
