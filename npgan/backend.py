@@ -29,14 +29,30 @@ except Exception as exc:  # a broken CUDA install: remember why, report on use
     cupy = None
     _CUPY_IMPORT_ERROR = exc
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "cupy", "gpusim")
+# "gpusim" is TEST-ONLY: npgan.gpusim, NumPy underneath with CuPy's rules on top (no implicit host
+# conversion, no mixing, only CuPy's names, float32 flush-to-zero). It proves the engine keeps to
+# CuPy's rules and nothing about speed. Loaded on first use; None until then.
+gpusim = None
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
 
 CUPY_INSTALL_HINT = (
-    "install the CUDA extra with `pip install 'npgan[cuda]'` (a CuPy wheel "
-    "such as cupy-cuda12x matching your CUDA driver) on a machine with an "
-    "NVIDIA GPU, or use --backend numpy")
+    "install the CUDA extra with `pip install 'npgan[cuda]'` (CUDA 12: cupy-cuda12x[ctk], "
+    "which brings cuRAND, NVRTC and cuBLAS) or `pip install 'npgan[cuda13]'` (CUDA 13) "
+    "on a machine with an NVIDIA GPU and driver, or use --backend numpy")
+
+# What a training step asks of CUDA, each tried once by the availability check:
+# (what, the CUDA library it needs, how to run it on the cupy module).
+_CUPY_PROBES = (
+    ("a random draw", "cuRAND (libcurand)",
+     lambda cp: cp.random.RandomState(0).random_sample(size=(4, 4), dtype=float32)),
+    ("an elementwise kernel", "NVRTC (libnvrtc)",
+     lambda cp: cp.exp(cp.arange(16, dtype=float32).reshape(4, 4))),
+    ("a matrix product", "cuBLAS (libcublas, libcublasLt)",
+     lambda cp: cp.ones((4, 4), dtype=float32).dot(cp.ones((4, 4), dtype=float32))),
+)
+_cupy_probed = []  # the cupy module once every probe has run on it (checked once per process)
 
 
 class BackendUnavailableError(RuntimeError):
@@ -65,6 +81,16 @@ def _check_cupy_usable():
         raise BackendUnavailableError(
             "backend 'cupy' requested but no NVIDIA GPU is visible "
             "(cupy.cuda.runtime.getDeviceCount() == 0); use --backend numpy.")
+    if cupy in _cupy_probed:
+        return
+    for what, library, probe in _CUPY_PROBES:  # a missing library fails here, not mid-run
+        try:
+            float(probe(cupy).sum())  # float(): wait for the kernel, so its errors surface here
+        except Exception as exc:  # ImportError/OSError of a .so, CUDA and NVRTC errors
+            raise BackendUnavailableError(
+                f"backend 'cupy' requested but CuPy cannot run {what}: {library} is missing "
+                f"or broken ({type(exc).__name__}: {exc}); {CUPY_INSTALL_HINT}.") from exc
+    _cupy_probed.append(cupy)
 
 
 def cupy_unavailable_reason():
@@ -92,17 +118,30 @@ def set_backend(name):
     Raises ValueError for an unknown name and BackendUnavailableError when the
     backend cannot run here. Re-seeds nothing: call :func:`manual_seed` after.
     """
+    given = name
+    name = name.strip().lower() if isinstance(name, str) else name  # "NumPy" is "numpy"
     if name not in BACKENDS:
         raise ValueError(
             f"unknown backend {given!r}: choose one of {', '.join(BACKENDS)}")
     if name == "cupy":
         _check_cupy_usable()
         _state["xp"] = cupy
+    elif name == "gpusim":
+        _state["xp"] = _load_gpusim()
     else:
         _state["xp"] = numpy
     if _state["name"] != name:
         _state["rng"] = None
     _state["name"] = name
+
+
+def _load_gpusim():
+    """Import the test-only stand-in (npgan.gpusim) on first use."""
+    global gpusim
+    if gpusim is None:
+        from npgan import gpusim as module
+        gpusim = module
+    return gpusim
 
 
 def get_backend():
@@ -118,9 +157,9 @@ def get_xp():
 def get_array_module(array):
     """The array module (numpy or cupy) that owns ``array``."""
     if cupy is not None and isinstance(array, cupy.ndarray):
-    given = name
-    name = name.strip().lower() if isinstance(name, str) else name  # "NumPy" is "numpy"
         return cupy
+    if gpusim is not None and isinstance(array, gpusim.ndarray):
+        return gpusim
     return numpy
 
 
@@ -130,18 +169,21 @@ def backend_name(array):
         return "numpy"
     if cupy is not None and isinstance(array, cupy.ndarray):
         return "cupy"
+    if gpusim is not None and isinstance(array, gpusim.ndarray):
+        return "gpusim"
     return type(array).__name__
 
 
 def is_array(obj):
     """True for a numpy or cupy ndarray."""
     return isinstance(obj, numpy.ndarray) or (
-        cupy is not None and isinstance(obj, cupy.ndarray))
+        cupy is not None and isinstance(obj, cupy.ndarray)) or (
+        gpusim is not None and isinstance(obj, gpusim.ndarray))
 
 
 def mixing_possible():
-    """False when CuPy is absent: then every array is a numpy array and no op can mix."""
-    return cupy is not None
+    """False when CuPy is absent (and the gpusim stand-in unused): then no op can mix."""
+    return cupy is not None or gpusim is not None
 
 
 def check_same_backend(op_name, arrays):
@@ -169,6 +211,8 @@ def to_numpy(array):
     """A host (numpy) copy of a numpy or cupy array."""
     if cupy is not None and isinstance(array, cupy.ndarray):
         return cupy.asnumpy(array)
+    if gpusim is not None and isinstance(array, gpusim.ndarray):
+        return gpusim.asnumpy(array)
     return numpy.array(array, copy=True)
 
 
@@ -320,14 +364,17 @@ class Generator:
     def __init__(self, seed, name):
         self.name = name
         self.seed = seed
+        self.device = name != "numpy"  # cupy, or the gpusim stand-in with CuPy's random API
         if name == "cupy":
             self._gen = cupy.random.RandomState(seed)
+        elif name == "gpusim":
+            self._gen = _load_gpusim().random.RandomState(seed)
         else:
             self._gen = numpy.random.Generator(numpy.random.PCG64(seed))
 
     def random(self, shape, dtype):
         """Uniform samples in [0, 1)."""
-        if self.name == "cupy":
+        if self.device:
             return self._gen.random_sample(size=shape, dtype=dtype)
         return self._gen.random(size=shape, dtype=dtype)
 
@@ -337,7 +384,7 @@ class Generator:
 
     def integers(self, low, high, shape):
         """Integers in [low, high)."""
-        if self.name == "cupy":
+        if self.device:
             return self._gen.randint(low, high, size=shape)
         return self._gen.integers(low, high, size=shape)
 
@@ -348,7 +395,7 @@ class Generator:
         from the generator's raw 64-bit output split in halves: half the cost of
         float uniforms, which need converting. cupy: [u >= p] for float32 uniforms.
         """
-        if self.name == "cupy":
+        if self.device:
             return self._gen.random_sample(size=shape, dtype=numpy.float32) >= p
         threshold = numpy.uint32(min(round(p * 2 ** 32), 2 ** 32 - 1))
         keep = _cache.empty(numpy, tuple(shape), numpy.bool_)
@@ -367,16 +414,16 @@ class Generator:
 
     def get_state(self):
         """The generator state as a dict (numpy only), for checkpoints."""
-        if self.name == "cupy":
+        if self.device:
             raise NotImplementedError(
-                "saving the cupy generator state is not supported; "
+                f"saving the {self.name} generator state is not supported; "
                 "checkpoint on the numpy backend for exact resumes")
         return self._gen.bit_generator.state
 
     def set_state(self, state):
         """Restore a state returned by :meth:`get_state`."""
-        if self.name == "cupy":
-            raise NotImplementedError("restoring the cupy generator state is not supported")
+        if self.device:
+            raise NotImplementedError(f"restoring the {self.name} generator state is not supported")
         self._gen.bit_generator.state = state
 
 
@@ -384,6 +431,8 @@ def manual_seed(seed):
     """Seed npgan's random generator on the current backend (noise, init, dropout)."""
     if not isinstance(seed, (int, numpy.integer)) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
+    if isinstance(_state["xp"], _UnusableBackend):  # $NPGAN_BACKEND cannot run: say so
+        getattr(_state["xp"], "random")
     _state["rng"] = Generator(int(seed), _state["name"])
     return _state["rng"]
 
@@ -418,5 +467,3 @@ if os.environ.get("NPGAN_BACKEND", "").strip():
     except (ValueError, BackendUnavailableError) as _exc:
         _state["name"] = os.environ["NPGAN_BACKEND"].strip().lower()
         _state["xp"] = _UnusableBackend(_exc)
-    if isinstance(_state["xp"], _UnusableBackend):  # $NPGAN_BACKEND cannot run: say so
-        getattr(_state["xp"], "random")

@@ -33,19 +33,31 @@ from npgan.autograd import Function, Tensor
 from npgan.ops import _apply, _binary, as_tensor, data, exp, reduce_to
 
 LOG_CLAMP = -100.0
-EXP_LOG_CLAMP = 3.720075976020836e-44  # e^-100
+EXP_LOG_CLAMP = 3.720075976020836e-44  # e^-100, the clamp point in float64
+# In float32 e^-100 is subnormal, and a GPU kernel (CuPy compiles with flush-to-zero) reads every
+# subnormal as 0, so the float32 clamp point is the smallest normal float32 (2^-126): below it
+# the CPU clamps too and gives the numbers the GPU will. log(2^-126) = -87.3.
+EXP_LOG_CLAMP_FLOAT32 = 1.1754943508222875e-38  # numpy.finfo(numpy.float32).tiny
+
+
+def _log_floor(dtype):
+    """Where ClampedLog stops taking the log: e^-100, or 2^-126 in float32 (see above)."""
+    return EXP_LOG_CLAMP_FLOAT32 if dtype == backend.float32 else EXP_LOG_CLAMP
 
 
 class ClampedLog(Function):
-    """y = log x where x > e^-100, else -100;  dx = gy / x where x > e^-100, else 0."""
+    """y = log x where x > c, else -100;  dx = gy / x where x > c, else 0.
+
+    c = e^-100 (float64), or 2^-126 in float32, where the GPU reads smaller values as 0.
+    """
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        kept = x > EXP_LOG_CLAMP
+        kept = x > _log_floor(x.dtype)
         return xp.where(kept, xp.log(xp.where(kept, x, 1)), x.dtype.type(LOG_CLAMP))
 
     def backward(self, gy, x, y):
-        kept = data(x) > EXP_LOG_CLAMP
+        kept = data(x) > _log_floor(x.dtype)
         return gy * kept / (x * kept + ~kept)  # x where kept, 1 elsewhere: no 0/0
 
 
@@ -71,20 +83,6 @@ def _check_same_shape(name, input, target):
             f"must have the same shape (reshape the target, e.g. target.reshape(input.shape))")
 
 
-def binary_cross_entropy(input, target, reduction="mean"):
-    """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], as PyTorch computes it.
-
-    Each log is clamped at -100, so p = 0 or 1 gives a finite loss (100 per
-    wrong element). The gradient is PyTorch's, (p - t) / max(p (1 - p), 1e-12):
-    large and finite at p = 0 or 1 (see :class:`BinaryCrossEntropy`).
-    Prefer :func:`binary_cross_entropy_with_logits` where you have logits.
-    """
-    _check_same_shape("binary_cross_entropy", input, target)
-    p = data(input)
-    xp = backend.get_array_module(p)
-    if bool(xp.any((p < 0) | (p > 1))) or bool(xp.any(xp.isnan(p))):
-        raise ValueError(
-            "binary_cross_entropy: input must hold probabilities in [0, 1]; "
 BCE_GRAD_EPS = 1e-12
 """The floor of p (1 - p) in binary_cross_entropy's gradient, PyTorch's EPSILON: the gradient at
 p = 0 or 1 is large and finite, (p - t) / 1e-12, never 0 or inf."""
@@ -117,6 +115,20 @@ class BinaryCrossEntropy(Function):
         return gp, gt
 
 
+def binary_cross_entropy(input, target, reduction="mean"):
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], as PyTorch computes it.
+
+    Each log is clamped at -100, so p = 0 or 1 gives a finite loss (100 per
+    wrong element). The gradient is PyTorch's, (p - t) / max(p (1 - p), 1e-12):
+    large and finite at p = 0 or 1 (see :class:`BinaryCrossEntropy`).
+    Prefer :func:`binary_cross_entropy_with_logits` where you have logits.
+    """
+    _check_same_shape("binary_cross_entropy", input, target)
+    p = data(input)
+    xp = backend.get_array_module(p)
+    if bool(xp.any((p < 0) | (p > 1))) or bool(xp.any(xp.isnan(p))):
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1]; "
             "for unbounded scores use binary_cross_entropy_with_logits")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"binary_cross_entropy: reduction must be 'mean', 'sum' or 'none', "

@@ -11,9 +11,12 @@ import npgan
 from npgan import backend
 
 
-@pytest.fixture(params=["numpy", "cupy"])
+@pytest.fixture(params=["numpy", "cupy", "gpusim"])
 def backend_name(request):
-    """Run the test on each backend; the cupy case skips, saying why, without CuPy and a GPU."""
+    """Run the test on each backend; the cupy case skips, saying why, without CuPy and a GPU.
+
+    "gpusim" is the test-only stand-in for the GPU (npgan/gpusim.py): NumPy keeping CuPy's
+    rules, so every CPU run checks that the code would run on CuPy (not how fast)."""
     name = request.param
     if name == "cupy":
         reason = backend.cupy_unavailable_reason()
