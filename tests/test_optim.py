@@ -350,6 +350,39 @@ def test_state_dict_round_trip_continues_bit_identically(name):
                 np.testing.assert_array_equal(st_a[k], st_b[k])
 
 
+@pytest.mark.parametrize("restore", ["replace", "in_place"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_load_state_dict_into_an_optimizer_that_has_stepped(name, restore):
+    """Roll an optimizer that has already stepped back to a saved state and replay the same
+    steps: it must end where the uninterrupted run ended. The parameters are restored by
+    assigning new arrays (as Module.load_state_dict does) or by writing into p.data in place,
+    which leaves the optimizer's flat buffer views intact: the loaded state must win anyway."""
+    make, _ = OPTIMIZERS[name]
+    straight = make_params()
+    opt_straight = make(straight)
+    run(opt_straight, straight, 5)
+
+    params = make_params()
+    opt = make(params)
+    run(opt, params, 3)
+    saved, saved_params = opt.state_dict(), [p.data.copy() for p in params]
+    for t in (4, 5, 6):  # wander off: three more steps with other gradients
+        set_grads(params, t, scale=3.0)
+        opt.step()
+    opt.load_state_dict(saved)
+    for p, a in zip(params, saved_params):
+        if restore == "replace":
+            p.data = a.copy()
+        else:
+            p.data[...] = a
+    for t in (4, 5):
+        set_grads(params, t)
+        opt.step()
+    for a, b in zip(straight, params):
+        np.testing.assert_array_equal(b.data, a.data)
+    assert opt.steps == 5
+
+
 def test_loaded_state_is_a_copy():
     params = make_params()
     opt = optim.Adam(params, lr=0.01)
@@ -432,10 +465,41 @@ def test_invalid_hyperparameters_name_the_argument(make, argument):
 
 
 def test_boundary_hyperparameters_are_accepted():
-    optim.SGD(make_params(), lr=0.0, momentum=0.0)
-    optim.Adam(make_params(), lr=0.0, betas=(0.0, 0.0), eps=0.0)
-    optim.RMSprop(make_params(), alpha=1.0)
-    optim.RMSprop(make_params(), alpha=0.0)
+    """The ends of each range are accepted, kept, and do what the rule says at that end."""
+    sgd = optim.SGD(make_params(), lr=0.0, momentum=0.0)
+    adam = optim.Adam(make_params(), lr=0.0, betas=(0.0, 0.0), eps=0.0)
+    assert (sgd.lr, sgd.momentum) == (0.0, 0.0)
+    assert (adam.lr, adam.betas, adam.eps) == (0.0, (0.0, 0.0), 0.0)
+    lr0_adam = optim.Adam(make_params(), lr=0.0, betas=(0.0, 0.0))  # eps 0 would give 0/0 at g = 0
+    for opt in (sgd, lr0_adam):  # lr = 0: a step changes nothing
+        before = [p.data.copy() for p in opt.params]
+        set_grads(opt.params, 1)
+        opt.step()
+        for p, b in zip(opt.params, before):
+            np.testing.assert_array_equal(p.data, b)
+    # betas (0, 0): m = g, v = g^2, so each step moves by lr sign(g) (0 where g = 0)
+    params = make_params()
+    adam = optim.Adam(params, lr=0.5, betas=(0.0, 0.0), eps=0.0)
+    before = [p.data.copy() for p in params]
+    set_grads(params, 2)
+    grads = [p.grad.data.copy() for p in params]
+    with np.errstate(invalid="ignore"):  # g = 0: 0 / 0, as PyTorch with eps = 0
+        adam.step()
+    for p, b, g in zip(params, before, grads):
+        moved = g != 0
+        np.testing.assert_allclose(p.data[moved], (b - 0.5 * np.sign(g))[moved], rtol=1e-15)
+    # alpha = 1: v stays 0, so the step is lr g / eps; alpha = 0: v = g^2, the step lr sign(g)
+    for alpha, expected in ((1.0, lambda b, g: b - 0.1 * g / 1e-8),
+                            (0.0, lambda b, g: b - 0.1 * g / (np.abs(g) + 1e-8))):
+        params = make_params()
+        rms = optim.RMSprop(params, lr=0.1, alpha=alpha)
+        assert rms.alpha == alpha
+        before = [p.data.copy() for p in params]
+        set_grads(params, 1)
+        grads = [p.grad.data.copy() for p in params]
+        rms.step()
+        for p, b, g in zip(params, before, grads):
+            np.testing.assert_allclose(p.data, expected(b, g), rtol=1e-12)
 
 
 @pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.RMSprop])
