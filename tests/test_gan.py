@@ -60,6 +60,45 @@ def test_ema_warmup_forgets_the_start_quickly():
         ExponentialMovingAverage(model, decay=1.0)
 
 
+def _set(module, w, b):
+    module.weight.data[...] = w
+    module.bias.data[...] = b
+
+
+@pytest.mark.parametrize("decay, warmup", [(0.9, True), (0.5, False), (0.2, True)])
+def test_ema_is_the_closed_form_average_of_a_known_sequence(decay, warmup):
+    """After updates t = 1..n with parameters theta_t (theta_0 the start), the docstring's rule
+    avg_t = beta_t avg_(t-1) + (1 - beta_t) theta_t, beta_t = min(decay, (1 + t) / (10 + t))
+    (decay alone without warmup), unrolls to
+    avg_n = (prod_t beta_t) theta_0 + sum_k (1 - beta_k) (prod_(t > k) beta_t) theta_k."""
+    from fractions import Fraction as Fr
+    model = nn.Linear(1, 1, dtype="float64")
+    seq = [(2.0, -1.0), (3.0, 0.5), (-1.0, 4.0), (0.25, 0.0), (5.0, -2.0)]  # theta_0 .. theta_4
+    _set(model, *seq[0])
+    ema = ExponentialMovingAverage(model, decay=decay, warmup=warmup)
+    for theta in seq[1:]:
+        _set(model, *theta)
+        ema.update()
+    n = len(seq) - 1
+    d = Fr(decay)
+    betas = {t: min(d, Fr(1 + t, 10 + t)) if warmup else d for t in range(1, n + 1)}
+
+    def prod(ts):
+        out = Fr(1)
+        for t in ts:
+            out *= betas[t]
+        return out
+
+    for j, name in enumerate(["weight", "bias"]):
+        expected = prod(range(1, n + 1)) * Fr(seq[0][j]) + sum(
+            (1 - betas[k]) * prod(range(k + 1, n + 1)) * Fr(seq[k][j]) for k in range(1, n + 1))
+        got = getattr(ema.module, name).numpy().item()
+        assert got == pytest.approx(float(expected), rel=1e-13, abs=1e-15), name
+    assert ema.updates == n
+    # the live module is untouched by the average
+    assert model.weight.numpy().item() == seq[-1][0] and model.bias.numpy().item() == seq[-1][1]
+
+
 def test_trainer_defaults_are_unchanged():
     trainer = make_trainer()
     assert trainer.g_ema is None and trainer.lr_schedule is None
@@ -79,10 +118,18 @@ def test_trainer_schedule_scales_both_initial_rates():
 def test_trainer_keeps_an_average_generator():
     npgan.manual_seed(3)
     trainer = make_trainer(g_ema_decay=0.5)
-    trainer.train(5)
+    seq = [params(trainer.G)]  # G's parameters at the start and after every step
+    trainer.train(5, callback=lambda stats: seq.append(params(trainer.G)))
     assert trainer.g_ema.updates == 5
     live, avg = params(trainer.G), params(trainer.g_ema.module)
     assert any(not np.array_equal(a, b) for a, b in zip(live, avg))
+    # the average is the warmed-up exponential average of that sequence (float64 here)
+    expected = [a.astype(np.float64) for a in seq[0]]
+    for t in range(1, 6):
+        beta = min(0.5, (1 + t) / (10 + t))
+        expected = [beta * e + (1 - beta) * p.astype(np.float64) for e, p in zip(expected, seq[t])]
+    for a, e in zip(avg, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
     out = trainer.g_ema.module(nprandom.rand(4, 1))
     assert out.shape == (4, 1) and not out.requires_grad
 

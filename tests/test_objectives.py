@@ -2,6 +2,7 @@
 second-order gradient against central finite differences (float64)."""
 import math
 
+import numpy as np
 import pytest
 
 import npgan
@@ -210,9 +211,27 @@ def _trainer(objective, **kw):
 @pytest.mark.parametrize("name", list(objectives.OBJECTIVE_NAMES))
 def test_trainer_runs_every_objective(backend_name, name):
     tr = _trainer(name, d_steps=5)
+    before_g, before_d = [p.numpy() for p in tr.G.parameters()], [p.numpy() for p in tr.D.parameters()]
     tr.train(3)
     assert tr.g_loss_name == name and len(tr.history["d_loss"]) == 3
     assert all(math.isfinite(v) for v in tr.history["d_loss"] + tr.history["g_loss"])
+    # both networks were trained
+    for before, net in ((before_g, tr.G), (before_d, tr.D)):
+        assert any(not np.array_equal(b, p.numpy()) for b, p in zip(before, net.parameters()))
+    h = tr.history
+    if name in ("gan", "ns", "ns-gp"):  # D's mean beliefs are probabilities; BCE losses
+        assert all(0 < v < 1 for v in h["d_real"] + h["d_fake"])
+        assert all(v > 0 for v in h["d_loss"])
+        if name == "gan":  # minimax: mean log(1 - D(G(z))) < 0
+            assert all(v < 0 for v in h["g_loss"])
+        else:              # non-saturating: -mean log D(G(z)) > 0
+            assert all(v > 0 for v in h["g_loss"])
+    else:  # a critic: d_loss = mean D(G(z)) - mean D(x) (+ a penalty >= 0 for wgan-gp)
+        for loss, real, fake in zip(h["d_loss"], h["d_real"], h["d_fake"]):
+            if name == "wgan":
+                assert loss == pytest.approx(fake - real, abs=1e-6)
+            else:
+                assert loss >= fake - real - 1e-6
     if name == "wgan":
         assert max(float(abs(backend.to_numpy(p.data)).max()) for p in tr.D.parameters()) <= 0.01
 
