@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 
 from npgan import backend  # noqa: E402
 
-from benchmarks import bench  # noqa: E402
+from benchmarks.impls import build_npgan  # noqa: E402
+from benchmarks.specs import MNIST, Pool  # noqa: E402
 
 
 def best_time(fn, repeats, number):
@@ -53,7 +54,7 @@ def mnist_step_faults(batch, steps, cache_on):
     saved = backend._cache.max_bytes
     backend.empty_cache()
     backend._cache.max_bytes = saved if cache_on else 0  # 0: nothing kept, plain numpy.empty
-    runner = bench.build_npgan(bench.MNIST, batch, bench.Pool(max(2 * batch, 64)), "numpy")
+    runner = build_npgan(MNIST, batch, Pool(max(2 * batch, 64)), "numpy")
     try:
         for _ in range(2):
             runner.step()

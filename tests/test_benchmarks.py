@@ -26,6 +26,13 @@ from npgan import backend, ops, optim  # noqa: E402
 from npgan.gan import GANTrainer  # noqa: E402
 
 from benchmarks import bench, floor  # noqa: E402
+from benchmarks.analysis import crossover, device_peak, targets  # noqa: E402
+from benchmarks.impls import Impl, Runner, build_npgan, load_torch, make_impls, npgan_models  # noqa: E402
+from benchmarks.machine import limit_threads  # noqa: E402
+from benchmarks.report import fmt_met  # noqa: E402
+from benchmarks.specs import (GAUSSIAN, MNIST, REAL_MEAN, REAL_STD, Pool, mnist_spec,  # noqa: E402
+                              sizes, step_flops, target_cases)
+from benchmarks.timing import Bench, merge_peaks  # noqa: E402
 
 N = 5  # the batch of the exactness tests
 
@@ -33,8 +40,8 @@ N = 5  # the batch of the exactness tests
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """BLAS and PyTorch on one thread here: on a busy machine (CI) threaded GEMMs can stall."""
-    torch = bench.load_torch(False)[0]
-    with bench.limit_threads(1, torch):
+    torch = load_torch(False)[0]
+    with limit_threads(1, torch):
         yield
 
 
@@ -59,7 +66,7 @@ def pairs(arrays):
 def fixed_inputs(spec, rng):
     """A real batch, the noise of both steps and the dropout uniforms of D's three passes."""
     if spec.data == "gaussian":
-        real = rng.normal(bench.REAL_MEAN, bench.REAL_STD, (N, 1))
+        real = rng.normal(REAL_MEAN, REAL_STD, (N, 1))
     else:
         real = rng.uniform(-1, 1, (N, spec.d_sizes[0]))
     nz = spec.g_sizes[0]
@@ -74,7 +81,7 @@ def engine_step(spec, real, z_d, z_g, u, monkeypatch):
     """npgan's GANTrainer step in float64 on fixed inputs; returns initial params, grads, params after."""
     npgan.set_default_dtype("float64")
     npgan.manual_seed(3)
-    G, D = bench.npgan_models(spec)
+    G, D = npgan_models(spec)
     init = {"G": [p.numpy() for p in G.parameters()], "D": [p.numpy() for p in D.parameters()]}
     replay = ReplayGenerator(u["real"] + u["fake"] + u["g"])  # D(x), D(G(z)), then the G step
     monkeypatch.setattr(backend, "get_rng", lambda: replay)
@@ -124,7 +131,7 @@ def assert_all_close(got, want, what, rtol=1e-10):
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what}[{i}]")
 
 
-@pytest.mark.parametrize("spec", [bench.GAUSSIAN, bench.MNIST], ids=["gaussian-elu", "mnist-dropout"])
+@pytest.mark.parametrize("spec", [GAUSSIAN, MNIST], ids=["gaussian-elu", "mnist-dropout"])
 def test_floor_gradients_equal_the_engines(spec, monkeypatch):
     real, z_d, z_g, u = fixed_inputs(spec, np.random.default_rng(7))
     eng = engine_step(spec, real, z_d, z_g, u, monkeypatch)
@@ -142,7 +149,7 @@ def test_floor_gradients_equal_the_engines(spec, monkeypatch):
 
 
 def test_step_flops_are_the_matmuls_the_engine_performs(monkeypatch):
-    spec, batch = bench.mnist_spec(0.125), 4
+    spec, batch = mnist_spec(0.125), 4
     counted = []
     forward, backward = ops.Linear.forward, ops.Linear.backward
 
@@ -155,27 +162,27 @@ def test_step_flops_are_the_matmuls_the_engine_performs(monkeypatch):
         return backward(self, gy, x, W, *rest)
     monkeypatch.setattr(ops.Linear, "forward", counting_forward)
     monkeypatch.setattr(ops.Linear, "backward", counting_backward)
-    runner = bench.build_npgan(spec, batch, bench.Pool(16), "numpy")
+    runner = build_npgan(spec, batch, Pool(16), "numpy")
     try:
         runner.step()
     finally:
         runner.close()
-    assert sum(counted) == bench.step_flops(spec, batch)["total"]
+    assert sum(counted) == step_flops(spec, batch)["total"]
 
 
 def test_step_flops_are_the_matmuls_pytorch_performs():
     torch = pytest.importorskip("torch")
     from torch.utils.flop_counter import FlopCounterMode
     from benchmarks import torch_ref
-    spec, batch = bench.mnist_spec(0.125), 4
+    spec, batch = mnist_spec(0.125), 4
     gan = torch_ref.TorchGAN(batch=batch, **spec.kwargs())
     real = torch.rand(batch, 784) * 2 - 1
     with FlopCounterMode(display=False) as counter:
         gan.step(real)
-    assert counter.get_total_flops() == bench.step_flops(spec, batch)["total"]
+    assert counter.get_total_flops() == step_flops(spec, batch)["total"]
 
 
-@pytest.mark.parametrize("spec", [bench.GAUSSIAN, replace(bench.mnist_spec(0.25), d_dropout=0.0)],
+@pytest.mark.parametrize("spec", [GAUSSIAN, replace(mnist_spec(0.25), d_dropout=0.0)],
                          ids=["gaussian-elu", "mnist-no-dropout"])
 def test_pytorch_reference_takes_the_floors_step(spec):
     torch = pytest.importorskip("torch")
@@ -204,7 +211,7 @@ def test_pytorch_reference_takes_the_floors_step(spec):
 
 
 def test_floor_float32_step_stays_float32_and_allocates_nothing_new():
-    spec = bench.mnist_spec(0.125)
+    spec = mnist_spec(0.125)
     fl = floor.FloorGAN(batch=4, dtype="float32", **spec.kwargs())
     real = np.zeros((4, 784), np.float32)
     fl.step(real)
@@ -243,14 +250,14 @@ def test_quick_run_writes_the_report(tmp_path):
     if reason:  # CPU-only: the GPU columns are skipped with the backend's own message
         assert reason in report and "skipped" in report
         assert results["cases"][0]["times"]["npgan-cupy"] is None
-    if bench.load_torch(False)[0] is None:
+    if load_torch(False)[0] is None:
         assert "skipped: torch not installed" in report
     assert backend.get_backend() == "numpy" and backend.get_default_dtype() == np.float32
 
 
 def test_targets_mode_times_the_target_cases_prints_the_verdicts_and_writes_nothing(tmp_path):
-    full = bench.sizes(False)
-    cases = bench.target_cases(full, quick=False)
+    full = sizes(False)
+    cases = target_cases(full, quick=False)
     # the cases --targets times are the full run's, and the ones targets() reads
     assert all(c in full["cases"] for c in cases)
     assert [(spec.name, batch) for spec, batch in cases] == [
@@ -260,16 +267,16 @@ def test_targets_mode_times_the_target_cases_prints_the_verdicts_and_writes_noth
         {"model": spec.name, "width": 1.0, "batch": batch,
          "times": {"npgan-numpy": timing, "floor": timing, "torch-cpu": timing, "peak-numpy": timing}}
         for spec, batch in cases]}
-    assert all(t["met"] is not None for t in bench.targets(results))  # every target has its case
+    assert all(t["met"] is not None for t in targets(results))  # every target has its case
 
-    written = {p: p.stat().st_mtime_ns for p in (bench.ROOT / "benchmarks").iterdir()}
+    written = {p: p.stat().st_mtime_ns for p in (ROOT / "benchmarks").iterdir()}
     lines = []
     assert bench.main(["--quick", "--targets", "--no-torch"], log=lines.append) == 0
     text = "\n".join(str(line) for line in lines)
     floor_target = next(line for line in lines if "Gaussian step, npgan / floor" in str(line))
     assert "measured None" not in floor_target and "(rounds " in floor_target
     assert "nothing written" in text and "scaling sweep" not in text
-    assert {p: p.stat().st_mtime_ns for p in (bench.ROOT / "benchmarks").iterdir()} == written
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "benchmarks").iterdir()} == written
     with pytest.raises(SystemExit):
         bench.parse_args(["--targets", "--out", str(tmp_path)])
 
@@ -281,16 +288,16 @@ def test_implementations_are_timed_in_interleaved_rounds():
 
     def build(name):
         def make(spec, batch, pool):
-            return bench.Runner(step=lambda: events.append(name), sync=lambda: None,
-                                close=lambda: events.append(f"close {name}"),
-                                activate=lambda: events.append(f"activate {name}"))
+            return Runner(step=lambda: events.append(name), sync=lambda: None,
+                          close=lambda: events.append(f"close {name}"),
+                          activate=lambda: events.append(f"activate {name}"))
         return make
-    impls = [bench.Impl("npgan-numpy", "npgan", "cpu", build("a")),
-             bench.Impl("floor", "floor", "cpu", build("b")),
-             bench.Impl("torch-cpu", "torch", "cpu", None, "skipped: test")]
-    b = bench.Bench(impls, None, repeats=7, warmup=1, min_block_s=0, rounds=3, settle_s=0,
+    impls = [Impl("npgan-numpy", "npgan", "cpu", build("a")),
+             Impl("floor", "floor", "cpu", build("b")),
+             Impl("torch-cpu", "torch", "cpu", None, "skipped: test")]
+    b = Bench(impls, None, repeats=7, warmup=1, min_block_s=0, rounds=3, settle_s=0,
                     log=lambda *a: None)
-    row = b.row(bench.GAUSSIAN, 4)
+    row = b.row(GAUSSIAN, 4)
     assert row["torch-cpu"] is None
     assert row["npgan-numpy"]["repeats"] == row["floor"]["repeats"] == 7
     assert row["npgan-numpy"]["rounds"] == 3 and len(row["floor"]["round_ms"]) == 3
@@ -301,31 +308,31 @@ def test_implementations_are_timed_in_interleaved_rounds():
     steps_a = [len(list(g)) for k, g in itertools.groupby(events) if k == "a"]
     assert steps_a == [1 + 1 + 1 + 3, 1 + 1 + 2, 1 + 1 + 2]
     assert events[-2:] == ["close b", "close a"]
-    assert b.row(bench.GAUSSIAN, 4) == row  # cached: not timed again
+    assert b.row(GAUSSIAN, 4) == row  # cached: not timed again
     assert events.count("activate a") == 3
 
 
 def test_matmul_peak_of_two_measurements_is_the_best_of_all():
     start = {"cpu": {"n": 8, "repeats": 2, "rates": [100.0, 300.0], "library": "x"}}
     end = {"cpu": {"n": 8, "repeats": 2, "rates": [400.0, 200.0], "library": "x"}}
-    merged = bench.merge_peaks(start, end)["cpu"]
+    merged = merge_peaks(start, end)["cpu"]
     assert merged["best_gflops"] == 400.0 and merged["median_gflops"] == 250.0
     assert merged["repeats"] == 4 and merged["library"] == "x"
 
 
 def test_percentages_of_peak_use_the_best_library_on_the_device():
     peaks = {"cpu": {"best_gflops": 290.0}, "cpu_torch": {"best_gflops": 348.0}}
-    assert bench.device_peak(peaks, "cpu") == 348.0
-    assert bench.device_peak({"cpu": {"best_gflops": 290.0}}, "cpu") == 290.0
-    assert bench.device_peak(peaks, "gpu") is None
+    assert device_peak(peaks, "cpu") == 348.0
+    assert device_peak({"cpu": {"best_gflops": 290.0}}, "cpu") == 290.0
+    assert device_peak(peaks, "gpu") is None
     results = {"peaks": peaks, "cases": [{"model": "mnist", "width": 1.0, "batch": 1024, "times": {
         "npgan-numpy": {"gflops_per_s": 174.0, "median_ms": 1.0}}}]}
-    last = bench.targets(results)[-1]
+    last = targets(results)[-1]
     assert last["measured"] == "50.0%" and last["met"] is False  # 174 / 348, not 174 / 290
     # a peak timed in the same rounds as the step is the one used
     results["cases"][0]["times"].update({"peak-numpy": {"gflops_per_s": 300.0},
                                          "peak-torch": {"gflops_per_s": 316.0}})
-    assert bench.targets(results)[-1]["measured"] == "55.1%"  # 174 / 316
+    assert targets(results)[-1]["measured"] == "55.1%"  # 174 / 316
 
 
 def test_targets_give_the_spread_over_rounds_and_say_when_rounds_disagree():
@@ -339,26 +346,26 @@ def test_targets_give_the_spread_over_rounds_and_say_when_rounds_disagree():
     results = {"peaks": {}, "cases": [
         {"model": "mnist", "width": 1.0, "batch": 100, "times": b100},
         {"model": "mnist", "width": 1.0, "batch": 1024, "times": b1024}]}
-    by_name = {(t["target"], t["limit"]): t for t in bench.targets(results)}
+    by_name = {(t["target"], t["limit"]): t for t in targets(results)}
     at100 = by_name[("MNIST step, npgan / PyTorch CPU, batch 100", "<= 1.15")]
     assert at100["met"] is True and at100["rounds"] == "1.000–1.200" and at100["rounds_disagree"]
-    assert bench.fmt_met(at100) == "yes (rounds disagree)"
+    assert fmt_met(at100) == "yes (rounds disagree)"
     at1024 = by_name[("MNIST step, npgan / PyTorch CPU, batch 1024", "<= 1.0")]
     assert at1024["rounds"] == "0.900–0.923" and at1024["rounds_disagree"] is False  # 1/1.1, 1.2/1.3, 0.9/1.0
-    assert bench.fmt_met(at1024) == "yes"
+    assert fmt_met(at1024) == "yes"
     # each round's rate over the better peak of that round: 174/316, 145/300, 193.3/316
     peak = by_name[("MNIST step, npgan matmul throughput, batch 1024", ">= 55% of peak")]
     assert peak["measured"] == "55.1%" and peak["rounds"] == "48.3%–61.2%" and peak["rounds_disagree"]
     gaussian = by_name[("Gaussian step, npgan / floor, batch 256", "<= 1.5")]  # not measured
     assert gaussian["met"] is None and gaussian["rounds"] is None
-    assert bench.fmt_met(gaussian) == "n/a (not measured in this run)"
+    assert fmt_met(gaussian) == "n/a (not measured in this run)"
 
 
 def test_torch_absent_or_refused_is_a_skip_with_its_reason(monkeypatch):
-    assert bench.load_torch(True) == (None, "skipped: --no-torch")
+    assert load_torch(True) == (None, "skipped: --no-torch")
     monkeypatch.setitem(sys.modules, "torch", None)  # as if not installed
-    assert bench.load_torch(False) == (None, "skipped: torch not installed")
-    impls = {i.name: i for i in bench.make_impls("all", bench.load_torch(False))}
+    assert load_torch(False) == (None, "skipped: torch not installed")
+    impls = {i.name: i for i in make_impls("all", load_torch(False))}
     assert impls["torch-cpu"].build is None and impls["torch-cuda"].skip_reason == "skipped: torch not installed"
     assert impls["npgan-numpy"].build is not None and impls["floor"].build is not None
 
@@ -375,8 +382,8 @@ def test_crossover_is_where_the_gpu_wins_for_good():
         return {"median_ms": ms}
     sweep = {b: {"gpu": t(g), "cpu": t(c)} for b, g, c in
              ((16, 5, 1), (32, 1, 2), (64, 3, 2), (128, 2, 4), (256, 2, 8))}
-    assert bench.crossover(sweep, "gpu", "cpu") == 128
-    assert bench.crossover({16: {"gpu": None, "cpu": t(1)}}, "gpu", "cpu") is None
+    assert crossover(sweep, "gpu", "cpu") == 128
+    assert crossover({16: {"gpu": None, "cpu": t(1)}}, "gpu", "cpu") is None
 
 
 def test_idioms_script_runs_in_tiny_mode_and_leaves_the_array_cache_as_it_was():

@@ -278,11 +278,12 @@ def test_benchmark_quick_cases_step_on_the_stand_in():
     root = str(pathlib.Path(__file__).resolve().parents[1])
     if root not in sys.path:
         sys.path.insert(0, root)
-    from benchmarks import bench
-    cfg = bench.sizes(True)
-    pool = bench.Pool(cfg["pool_rows"])
+    from benchmarks.impls import build_npgan
+    from benchmarks.specs import Pool, sizes
+    cfg = sizes(True)
+    pool = Pool(cfg["pool_rows"])
     for spec, batch in cfg["cases"]:
-        runner = bench.build_npgan(spec, batch, pool, "gpusim")
+        runner = build_npgan(spec, batch, pool, "gpusim")
         try:
             for _ in range(2):
                 runner.step()
