@@ -1,8 +1,21 @@
-"""What the example scripts share so that a run fails safe: checked command lines, a checked
-output folder, Ctrl-C that stops cleanly, strict JSON, and one-line messages.
+"""The plumbing the example scripts share, so that each script shows only its lesson.
 
-The lesson of each example is its training loop; this module is its plumbing, written once:
+The lesson of each example is its training loop; this module is what every
+script needs around it, written once: checked command lines, a checked output
+folder, a backend chosen with a clean exit, BLAS threads, Ctrl-C that stops
+cleanly, strict JSON, the MLPs, the common plots and one-line messages.
 
+* :func:`mlp`: the stacks of Linear layers and activations every example builds;
+* :func:`run_example`: the body of an example's ``main``: matplotlib checked,
+  the backend chosen (exit status 2 when it cannot run), the default dtype set
+  and everything restored afterwards, a failure printed as one line (exit 1);
+* :func:`run_script` with ``blas_threads``: the thread count of NumPy's BLAS
+  for a script whose matrices are too small to gain from threads;
+* :class:`TrainingLog`: the losses and D's mean outputs of each step, kept on
+  the device and read back at once when a progress line is printed, which is
+  also when a diverged run (NaN or inf) is stopped;
+* :func:`pyplot`, :func:`save_figure` and :func:`plot_losses_and_d_outputs`:
+  matplotlib without a display, and the two panels of training curves;
 * :class:`ArgumentParser` and the ``type=`` checkers (:func:`positive_float`,
   :func:`unit_interval`, ...): a user mistake is one line on stderr and exit
   status 2 (:data:`EXIT_USAGE`), before any work is done;
@@ -21,6 +34,10 @@ The lesson of each example is its training loop; this module is its plumbing, wr
 Errors meant for the user are :class:`UsageError` (exit 2) and :class:`RunError`
 (exit 1); :func:`error_line` formats either, or a
 :class:`npgan.gan.TrainingDiverged`, as one line.
+
+Host code: the plots and the fetched numbers are host arrays, so this module
+uses numpy directly; what runs on the device (:class:`TrainingLog`'s sums) asks
+the backend for its array module.
 """
 import argparse
 import json
@@ -29,6 +46,12 @@ import os
 import signal
 import sys
 import threading
+import time
+
+import numpy as np
+
+from npgan import backend, nn
+from npgan.gan import TrainingDiverged
 
 EXIT_FAILED = 1
 """Exit status of a run that failed for a reason the message gives (bad data, divergence)."""
@@ -44,6 +67,30 @@ class UsageError(ValueError):
 
 class RunError(RuntimeError):
     """A run that cannot go on (its results cannot be written, ...): one line, exit status 1."""
+
+
+# --- the networks ----------------------------------------------------------------------------
+
+def mlp(sizes, activation, out_activation=None, dropout=0.0):
+    """The multilayer perceptron of every example: Linear layers of the given ``sizes``, with
+    ``activation()`` after each hidden one (then Dropout when ``dropout``) and an optional
+    ``out_activation()`` after the last.
+
+    ``mlp([2, 48, 48, 1], nn.ELU)`` is Linear(2, 48) -> ELU -> Linear(48, 48) -> ELU ->
+    Linear(48, 1). ``activation`` is a layer class or a function that makes one
+    (``lambda: nn.LeakyReLU(0.2)``). The layers are made first to last, so a seeded run
+    draws the same initial weights as the same ``nn.Sequential`` written out.
+    """
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    if out_activation is not None:
+        layers.append(out_activation())
+    return nn.Sequential(*layers)
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -216,7 +263,6 @@ def select_backend(name=None):
     variable; names are case-insensitive. Raises ValueError (unknown name) or
     :class:`npgan.BackendUnavailableError` (cannot run here).
     """
-    from npgan import backend
     chosen = name or os.environ.get("NPGAN_BACKEND", "").strip() or "numpy"
     backend.set_backend(chosen)
     return backend.get_backend()
@@ -225,11 +271,77 @@ def select_backend(name=None):
 def restore_backend(name):
     """Switch back to backend ``name`` after a run (see :func:`select_backend`), quietly keeping
     the current one if ``name`` cannot run (an unusable ``$NPGAN_BACKEND`` the run overrode)."""
-    from npgan import backend
     try:
         backend.set_backend(name)
     except (ValueError, backend.BackendUnavailableError):
         pass
+
+
+def run_example(prog, body, backend_name=None, dtype=None, needs_plots=True, errors=()):
+    """Run ``body(backend)``, the work of an example's ``main``, and return its exit status.
+
+    Around it, in order: matplotlib must be importable when ``needs_plots`` (else
+    one line and exit status 1, before any work); the backend is chosen by
+    :func:`select_backend` (one that cannot run is one line and exit status 2,
+    :data:`EXIT_USAGE`); the default dtype is set to ``dtype``. ``body`` gets the
+    backend's name and returns the exit status. A
+    :class:`npgan.gan.TrainingDiverged`, a :class:`RunError` or one of ``errors``
+    becomes one line and exit status 1. The previous backend and dtype are
+    restored in every case, so a test can call ``main`` in its own process.
+    """
+    if needs_plots:
+        try:
+            import matplotlib  # noqa: F401  (checked now, not after training)
+        except ImportError:
+            print(f"{prog}: matplotlib is needed for the pictures: pip install matplotlib",
+                  file=sys.stderr)
+            return EXIT_FAILED
+    previous_backend, previous_dtype = backend.get_backend(), backend.get_default_dtype()
+    try:
+        chosen = select_backend(backend_name)
+    except (ValueError, backend.BackendUnavailableError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if dtype is not None:
+            backend.set_default_dtype(dtype)
+        return body(chosen)
+    except (TrainingDiverged, RunError, *errors) as exc:
+        print(error_line(prog, exc), file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        backend.set_default_dtype(previous_dtype)
+        restore_backend(previous_backend)
+
+
+# --- BLAS threads ----------------------------------------------------------------------------
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""The environment variables from which OpenBLAS, OpenMP and MKL read their thread count."""
+
+
+def limit_blas_threads(threads=1):
+    """Give NumPy's BLAS ``threads`` threads unless the user chose a count; may restart the script.
+
+    For scripts whose matrices are small (a batch by 48 units in
+    examples/gaussian.py): BLAS threads then cost more than they save, and while
+    another process holds a core they can make a step ten times slower. BLAS
+    reads its thread count from :data:`BLAS_THREAD_VARIABLES` once, when NumPy
+    is imported, and npgan has imported NumPy before a script can call this. So
+    when none of them is set, this sets them all and starts the script again
+    in the same process (``os.execv`` with the same command line: one more
+    interpreter start, a fraction of a second). When the user set any of them,
+    that choice stands and nothing restarts. Off POSIX, or for a script not run
+    from a file, it only sets them (for the processes the script starts).
+    """
+    if any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+        return
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    if os.name == "posix" and os.path.isfile(sys.argv[0]) and "numpy" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, sys.orig_argv)
 
 
 # --- Ctrl-C ----------------------------------------------------------------------------------
@@ -276,8 +388,14 @@ class StopOnCtrlC:
         return False
 
 
-def run_script(main, prog):
-    """``sys.exit(main())`` for a script, with Ctrl-C that escaped the run as exit 130, one line."""
+def run_script(main, prog, blas_threads=None):
+    """``sys.exit(main())`` for a script, with Ctrl-C that escaped the run as exit 130, one line.
+
+    ``blas_threads``: run with that many BLAS threads unless the user set a
+    count (:func:`limit_blas_threads`).
+    """
+    if blas_threads is not None:
+        limit_blas_threads(blas_threads)
     try:
         status = main()
     except KeyboardInterrupt:
@@ -333,6 +451,139 @@ def write_json(path, obj):
             os.remove(temporary)
 
 
+def output_path(folder, name):
+    """The path of the file ``name`` in ``folder``, making the folder again if it was removed
+    while the run trained (it was checked, and made, before: :func:`check_output_folder`)."""
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, name)
+
+
 def error_line(prog, exc):
     """The one line printed for an error ``exc`` of script ``prog``."""
     return f"{prog}: {exc}"
+
+
+# --- the numbers of each training step -------------------------------------------------------
+
+class TrainingLog:
+    """The losses and D's mean outputs of each step, kept on the device until read, all at once.
+
+    :meth:`record` after each step keeps the step's numbers where they are
+    (on a GPU, nothing waits for the host); :meth:`fetch` reads everything
+    recorded since the last fetch in one transfer, appends it to ``history``
+    and returns the last step's numbers. The fetch is also the run's watch: the
+    first NaN or infinite loss or D output, or a parameter of the networks it
+    is given, raises :class:`npgan.gan.TrainingDiverged` naming the step, and
+    ``history`` keeps only the steps before it. This is
+    :meth:`npgan.gan.GANTrainer.fetch`, for a training loop written out in full.
+
+    D's mean output is mean sigmoid(a) over its logits a, computed as
+    1/2 + 1/2 mean tanh(a / 2) (the same number; tanh never overflows): the sum
+    of tanh(a / 2) stays on the device, the rest is done on the host.
+    """
+
+    def __init__(self):
+        self.history = {"step": [], "d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+        self.pending = []  # per step: (step, device scalars d_loss, g_loss, sums, sizes)
+
+    def record(self, step, d_loss, g_loss, real_logits, fake_logits):
+        """Keep step ``step``'s losses (0-d Tensors) and D's logits on real and fake samples."""
+        xp = backend.get_array_module(real_logits.data)
+        self.pending.append((step, d_loss.data[()], g_loss.data[()],
+                             xp.tanh(real_logits.data * 0.5).sum(), real_logits.data.size,
+                             xp.tanh(fake_logits.data * 0.5).sum(), fake_logits.data.size))
+
+    def fetch(self, **networks):
+        """Read the recorded steps back (one transfer), check them, and return the last one.
+
+        ``networks`` (``G=G, D=D``) are checked too: their parameters must be finite
+        after the last step. Returns a dict of ``step``, ``d_loss``, ``g_loss``,
+        ``d_real``, ``d_fake`` (None before any step).
+        """
+        pending, self.pending = self.pending, []
+        if not pending:
+            return self.latest()
+        values = [v for step in pending for v in (step[1], step[2], step[3], step[5])]
+        params = [p.data for net in networks.values() for p in net.parameters()]
+        xp = backend.get_array_module(values[0])
+        if params:
+            values.append(xp.stack([xp.asarray(xp.isfinite(p).all()) for p in params]).all())
+        host = backend.to_numpy(xp.stack([xp.asarray(v) for v in values]))
+        for i, (step, _, _, _, real_size, _, fake_size) in enumerate(pending):
+            d_loss, g_loss, real_sum, fake_sum = host[4 * i:4 * i + 4]
+            stats = {"step": step, "d_loss": float(d_loss), "g_loss": float(g_loss),
+                     "d_real": 0.5 + 0.5 * float(real_sum) / real_size,
+                     "d_fake": 0.5 + 0.5 * float(fake_sum) / fake_size}
+            for key, name in (("d_loss", "d_loss"), ("g_loss", "g_loss"), ("d_real", "D(x)"),
+                              ("d_fake", "D(G(z))")):
+                if not math.isfinite(stats[key]):
+                    raise TrainingDiverged(step, name, stats[key])
+            for key, value in stats.items():
+                self.history[key].append(value)
+        if params and not host[-1]:
+            bad = [name for name, net in networks.items()
+                   if not all(bool(backend.get_array_module(p.data).isfinite(p.data).all())
+                              for p in net.parameters())]
+            raise TrainingDiverged(pending[-1][0], f"the parameters of {' and '.join(bad)}")
+        return self.latest()
+
+    def latest(self):
+        """The numbers of the last fetched step (None before any)."""
+        if not self.history["step"]:
+            return None
+        return {key: values[-1] for key, values in self.history.items()}
+
+
+# --- pictures --------------------------------------------------------------------------------
+
+def pyplot():
+    """``matplotlib.pyplot``, drawing to files only (the Agg backend: no display needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path, pad=1.08):
+    """Lay ``fig`` out (``tight_layout(pad=pad)``), write it to ``path`` at 80 dpi, close it."""
+    fig.tight_layout(pad=pad)
+    fig.savefig(path, dpi=80)
+    pyplot().close(fig)
+
+
+def moving_average(steps, values, window):
+    """``(steps, values)`` as means over ``window`` consecutive steps, each at its last step."""
+    steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
+    if window == 1:
+        return steps, values
+    return steps[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def plot_losses_and_d_outputs(axes, history, g_loss, window, window_unit="",
+                              d_labels=("D(x)", "D(G(z))"), d_title="discriminator outputs"):
+    """Two panels of training curves, as moving averages over ``window`` steps.
+
+    ``axes[0]``: D's and G's losses (``g_loss`` names G's), with D's loss at the
+    equilibrium D(x) = D(G(z)) = 1/2, 2 ln 2. ``axes[1]``: D's mean outputs on
+    real and generated samples (labelled ``d_labels``), with 1/2, where D can no
+    longer tell them apart. ``history`` is a dict of lists ``step``, ``d_loss``,
+    ``g_loss``, ``d_real`` and ``d_fake`` (:class:`TrainingLog`, ``GANTrainer``).
+    """
+    def curve(key):
+        return moving_average(history["step"], history[key], window)
+
+    ax = axes[0]
+    ax.plot(*curve("d_loss"), label="D loss")
+    ax.plot(*curve("g_loss"), label=f"G loss ({g_loss})")
+    ax.axhline(2 * math.log(2), color="gray", lw=0.8, ls="--", label="D loss at equilibrium, 2 ln 2")
+    ax.set_xlabel("step")
+    ax.set_title(f"losses (moving average of {window}{window_unit})")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.plot(*curve("d_real"), label=d_labels[0])
+    ax.plot(*curve("d_fake"), label=d_labels[1])
+    ax.axhline(0.5, color="gray", lw=0.8, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("step")
+    ax.set_title(d_title)
+    ax.legend(fontsize=8)
