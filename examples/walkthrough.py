@@ -27,16 +27,12 @@ docs/walkthrough.md reads the output next to the lines of npgan that compute it.
 """
 import os
 import shutil
-import sys
 
-if __package__ in (None, ""):  # run as a script from a checkout: find npgan beside examples/
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import npgan  # noqa: E402
-from npgan import activations, backend, losses, nn, optim, runs, viz  # noqa: E402
-from npgan import random as nprandom  # noqa: E402
-from npgan.autograd import Tensor  # noqa: E402
-from npgan.tracing import trace  # noqa: E402
+import npgan
+from npgan import activations, backend, losses, nn, optim, runs, viz
+from npgan import random as nprandom
+from npgan.autograd import Tensor
+from npgan.tracing import trace
 
 HIDDEN, BATCH = 3, 4
 REAL_MEAN, REAL_STD = 4.0, 1.25
@@ -170,11 +166,6 @@ class FiniteDifferences:
 
 
 # --- the steps ----------------------------------------------------------------
-
-def mlp():
-    """Linear(1, 3) -> tanh -> Linear(3, 1), in float64."""
-    return nn.Sequential(nn.Linear(1, HIDDEN), nn.Tanh(), nn.Linear(HIDDEN, 1))
-
 
 LAYER_TEXT = {nn.Linear: "{y} = {x} W^T + b", nn.Tanh: "{y} = tanh({x})"}
 COLUMN = 34  # width of the labels in front of printed values
@@ -348,33 +339,34 @@ def g_step(G, D, g_opt, g_loss, fd, say, draw_dir=None):
 def main(argv=None):
     """Run the walkthrough; returns 0, or 1 when a finite-difference or Adam check fails."""
     args = parse_args(argv)
+    return runs.run_example("walkthrough.py", lambda backend_name: run(args), dtype="float64",
+                            needs_plots=False)
+
+
+def run(args):
+    """Build the tiny GAN, take one D step and one G step, print them; the exit status."""
     say = (lambda *a: None) if args.quiet else print
-    previous_dtype = npgan.get_default_dtype()
-    npgan.set_default_dtype("float64")
-    try:
-        npgan.manual_seed(args.seed)
-        G, D = mlp(), mlp()
-        g_opt = optim.Adam(G.parameters(), lr=LR, betas=BETAS, eps=ADAM_EPS)
-        d_opt = optim.Adam(D.parameters(), lr=LR, betas=BETAS, eps=ADAM_EPS)
-        say(f"A tiny GAN, one D step and one G step by hand: float64, seed {args.seed}, "
-            f"batch {BATCH}, {HIDDEN} hidden units, G loss {args.g_loss}")
-        say("G and D: Linear(1, 3) -> tanh -> Linear(3, 1); D outputs a logit, "
-            "D(x) = sigmoid(logit)")
-        say("Initial parameters (PyTorch's init: uniform in +-1/sqrt(in_features)):")
-        for name, p in list(G.named_parameters("G.")) + list(D.named_parameters("D.")):
-            say(show(f"  {name:<11} {tuple(p.shape)}".ljust(COLUMN), p))
-        fd = FiniteDifferences()
-        d_loss = d_step(G, D, d_opt, fd, say, args.draw)
-        g_loss = g_step(G, D, g_opt, args.g_loss, fd, say, args.draw)
-    finally:
-        npgan.set_default_dtype(previous_dtype)
+    npgan.manual_seed(args.seed)
+    G = runs.mlp([1, HIDDEN, 1], nn.Tanh)  # Linear(1, 3) -> tanh -> Linear(3, 1)
+    D = runs.mlp([1, HIDDEN, 1], nn.Tanh)
+    g_opt = optim.Adam(G.parameters(), lr=LR, betas=BETAS, eps=ADAM_EPS)
+    d_opt = optim.Adam(D.parameters(), lr=LR, betas=BETAS, eps=ADAM_EPS)
+    say(f"A tiny GAN, one D step and one G step by hand: float64, seed {args.seed}, "
+        f"batch {BATCH}, {HIDDEN} hidden units, G loss {args.g_loss}")
+    say("G and D: Linear(1, 3) -> tanh -> Linear(3, 1); D outputs a logit, "
+        "D(x) = sigmoid(logit)")
+    say("Initial parameters (PyTorch's init: uniform in +-1/sqrt(in_features)):")
+    for name, p in list(G.named_parameters("G.")) + list(D.named_parameters("D.")):
+        say(show(f"  {name:<11} {tuple(p.shape)}".ljust(COLUMN), p))
+    fd = FiniteDifferences()
+    d_loss = d_step(G, D, d_opt, fd, say, args.draw)
+    g_loss = g_step(G, D, g_opt, args.g_loss, fd, say, args.draw)
     say("")
     for failure in fd.failures:
         print(f"FAILED {failure}")
     print(f"walkthrough ({args.g_loss}, seed {args.seed}): L_D {d_loss:.6f}, L_G {g_loss:.6f}; "
           f"{fd.summary()}")
     return 1 if fd.failures else 0
-
 
 if __name__ == "__main__":
     runs.run_script(main, "walkthrough.py")

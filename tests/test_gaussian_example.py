@@ -87,3 +87,35 @@ def test_cupy_backend_without_cupy_exits_2_with_a_message(example, tmp_path, cap
     assert proc.returncode == 2
     assert "cupy" in proc.stderr.lower() and "Traceback" not in proc.stderr
     assert backend.get_backend() == "numpy"
+
+
+def test_the_written_out_loop_is_the_trainers_algorithm(example, tmp_path):
+    """The script's own loop (train_step) draws and updates exactly as npgan.gan.GANTrainer:
+    the same seed gives bitwise the same results (the README's seed-0 row rests on this)."""
+    import npgan
+    from npgan import metrics, nn, optim, runs
+    from npgan import random as nprandom
+    from npgan.gan import GANTrainer
+
+    flags = ["--steps", "120", "--d-steps", "2", "--lr-final", "0.5", "--seed", "3"]
+    m = run(example, tmp_path, *flags)
+    args = example.parse_args(flags + ["--out", str(tmp_path)])
+    npgan.manual_seed(args.seed)
+    G = runs.mlp([args.noise_dim, args.hidden, args.hidden, 1], nn.ELU)
+    D = runs.mlp([1, args.hidden, args.hidden, 1], nn.ELU)
+    betas = (args.beta1, args.beta2)
+    trainer = GANTrainer(
+        G, D, optim.Adam(G.parameters(), lr=args.lr, betas=betas),
+        optim.Adam(D.parameters(), lr=args.d_lr, betas=betas),
+        sample_real=lambda n: nprandom.normal(example.REAL_MEAN, example.REAL_STD, (n, 1)),
+        sample_noise=lambda n: nprandom.rand(n, args.noise_dim),
+        g_loss=args.g_loss, d_steps=args.d_steps, batch_size=args.batch_size,
+        lr_schedule=example.linear_decay(args.lr_final), g_ema_decay=args.ema_decay)
+    nprandom.rand(example.EVAL_SAMPLES, args.noise_dim)  # the script's monitor noise
+    history = trainer.train(args.steps)
+    with npgan.no_grad():
+        samples = trainer.g_ema.module(nprandom.rand(example.EVAL_SAMPLES, args.noise_dim))
+    summary = metrics.sample_summary(samples.numpy().ravel(), example.REAL_MEAN, example.REAL_STD)
+    for key in ("mean", "std", "w1", "ks"):
+        assert m[key] == summary[key], key
+    assert (m["final_d_real"], m["final_d_fake"]) == (history["d_real"][-1], history["d_fake"][-1])

@@ -46,7 +46,7 @@ def test_bad_flags(example, capsys):
         example.main(["--loss", "hinge"])
     with pytest.raises(SystemExit):
         example.main(["--steps", "0"])
-    assert "--steps must be >= 1" in capsys.readouterr().err
+    assert "argument --steps: must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_packing_averaging_and_decay_flags(example, tmp_path):
