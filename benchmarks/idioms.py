@@ -7,11 +7,11 @@
 Each line times two ways of doing the same thing, in the same run, and prints
 their ratio:
 
-* reusing large arrays (npgan.backend.ArrayCache) against letting malloc free
+* reusing large arrays (npgan.speed.ArrayCache) against letting malloc free
   them: page faults per MNIST step at batch 1024;
 * LeakyReLU's slope as [x > 0] (1 - s) + s against ``xp.where(x > 0, 1, s)``;
 * a dropout keep mask from raw 32-bit random integers against float uniforms;
-* the array method ``a.dot`` (what ``npgan.ops.matmul_2d`` calls) against ``np.matmul``
+* the array method ``a.dot`` (what ``npgan.speed.matmul_2d`` calls) against ``np.matmul``
   for a thin (N, 1) x (1, 16) product.
 """
 import argparse
@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: measure the npgan of this chec
 
 import numpy as np  # noqa: E402
 
-from npgan import backend  # noqa: E402
+from npgan import backend, speed  # noqa: E402
 
 from benchmarks.impls import build_npgan  # noqa: E402
 from benchmarks.specs import MNIST, Pool  # noqa: E402
@@ -51,9 +51,9 @@ def minor_faults():
 
 def mnist_step_faults(batch, steps, cache_on):
     """Page faults per step of npgan's MNIST step, with the array cache on or off."""
-    saved = backend._cache.max_bytes
-    backend.empty_cache()
-    backend._cache.max_bytes = saved if cache_on else 0  # 0: nothing kept, plain numpy.empty
+    saved = speed._cache.max_bytes
+    speed.empty_cache()
+    speed._cache.max_bytes = saved if cache_on else 0  # 0: nothing kept, plain numpy.empty
     runner = build_npgan(MNIST, batch, Pool(max(2 * batch, 64)), "numpy")
     try:
         for _ in range(2):
@@ -64,8 +64,8 @@ def mnist_step_faults(batch, steps, cache_on):
         return (minor_faults() - f0) / steps
     finally:
         runner.close()
-        backend.empty_cache()
-        backend._cache.max_bytes = saved
+        speed.empty_cache()
+        speed._cache.max_bytes = saved
 
 
 def main(argv=None, log=print):
@@ -103,7 +103,7 @@ def main(argv=None, log=print):
 
     gen = backend.Generator(0, "numpy")
     compare("dropout keep mask (p = 0.3), ms per million entries", "raw 32-bit integers >= threshold",
-            best_time(lambda: gen.keep_mask((n,), 0.3), repeats, number) * per_m,
+            best_time(lambda: speed.keep_mask(gen, (n,), 0.3), repeats, number) * per_m,
             "float32 uniforms >= p",
             best_time(lambda: gen.random((n,), np.float32) >= 0.3, repeats, number) * per_m, "ms")
 

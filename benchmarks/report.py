@@ -55,7 +55,7 @@ NOTES = textwrap.dedent("""\
     * The floor (benchmarks/floor.py) runs D once over the 2N stacked real and fake rows in
       the D step: the same arithmetic and matmul FLOPs as two passes, in fewer calls. Its
       gradients equal npgan's to 1e-10 in float64 (tests/test_benchmarks.py).
-    * npgan hands the large arrays of one step to the next (`npgan.backend.ArrayCache`)
+    * npgan hands the large arrays of one step to the next (`npgan.speed.ArrayCache`)
       instead of freeing them to glibc's malloc, which returns big blocks to the operating
       system and faults them in again page by page. It does not change malloc's settings:
       PyTorch and the floor, in the same process, run with glibc's defaults (the floor

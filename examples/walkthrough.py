@@ -32,7 +32,7 @@ import npgan
 from npgan import activations, backend, losses, nn, optim, runs, viz
 from npgan import random as nprandom
 from npgan.autograd import Tensor
-from npgan.tracing import trace
+from npgan.tools.tracing import trace
 
 HIDDEN, BATCH = 3, 4
 REAL_MEAN, REAL_STD = 4.0, 1.25

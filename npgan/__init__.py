@@ -1,20 +1,43 @@
 """npgan: a from-scratch GAN engine on NumPy (CPU) or CuPy (NVIDIA GPU).
 
-Reading order for a learner: backend -> autograd -> ops -> activations ->
-losses -> nn -> optim -> gradcheck -> gan -> objectives, then examples/gaussian.py
-(and datasets with examples/mixtures.py; data, checkpoint and scoring with
-examples/mnist.py);
-npgan.viz draws a graph and npgan.trace() records a backward pass.
+The folders show the architecture, and a learner reads them in this order:
+
+* the core, at the top: ``backend`` (the array-module shim) -> ``autograd``
+  (Tensor, Function) -> ``backward`` (the walk, ``grad``) -> ``gradcheck``;
+* ``functions/``: each op's forward and backward, by family (arithmetic, shapes,
+  matrix, activations, losses, softmax);
+* ``nn/``: Module (parameters and buffers) and the layers; ``optim``: SGD, Adam, RMSprop;
+* ``gan/``: the training loop, the objectives, PacGAN's packing, the EMA;
+  then examples/gaussian.py;
+* ``data/`` (MNIST, the 2-D mixtures), ``evaluation/`` (metrics, scoring),
+  ``tools/`` (viz, tracing, checkpoint), with examples/mnist.py and examples/mixtures.py.
+
+``speed`` holds every speed trick the engine plays, each beside the plain idiom it
+replaces; ``functional`` gathers the stateless functions as ``F``; ``runs`` is the
+examples' shared plumbing.
+
+The old flat names stay: ``npgan.ops`` (the arithmetic, shape and matrix
+functions), ``npgan.activations``, ``npgan.losses``, ``npgan.objectives``,
+``npgan.datasets``, ``npgan.metrics``, ``npgan.scoring``, ``npgan.viz``,
+``npgan.checkpoint``.
 """
 from npgan import backend
 from npgan.backend import (BackendUnavailableError, available_backends, float32, float64,
                            get_backend, get_default_dtype, manual_seed, set_backend,
                            set_default_dtype)
-from npgan.autograd import FreedGraphError, Tensor, enable_grad, grad, is_grad_enabled, no_grad
-from npgan import ops, activations, losses, functional, nn, optim, random, gan, viz  # noqa: E402
-from npgan import objectives, datasets, metrics, data, checkpoint, scoring  # noqa: E402
+from npgan.autograd import Tensor, enable_grad, is_grad_enabled, no_grad
+from npgan.backward import FreedGraphError, grad
+from npgan import functions, speed
+from npgan import functions as ops
+from npgan.functions import activations, losses
+from npgan import functional, nn, optim, random, gan
+from npgan.gan import objectives
+from npgan import data
+from npgan.data import mixtures as datasets
+from npgan.evaluation import metrics, scoring
+from npgan.tools import checkpoint, viz
 from npgan.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from npgan.tracing import trace
+from npgan.tools.tracing import trace
 
 __version__ = "0.1.0"
 
@@ -58,5 +81,6 @@ __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enable
            "manual_seed", "set_backend", "get_backend", "available_backends",
            "set_default_dtype", "get_default_dtype", "float32", "float64", "gradcheck",
            "gradgradcheck", "GradcheckError", "FreedGraphError", "BackendUnavailableError",
-           "functional", "nn", "optim", "ops", "activations", "losses", "random", "backend", "gan", "viz", "trace",
-           "objectives", "datasets", "metrics", "data", "checkpoint", "scoring"]
+           "functional", "nn", "optim", "ops", "functions", "activations", "losses", "random",
+           "backend", "gan", "viz", "trace", "objectives", "datasets", "metrics", "data",
+           "checkpoint", "scoring", "speed"]

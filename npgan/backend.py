@@ -1,8 +1,11 @@
-"""The array-module shim: the one place in npgan that names numpy or cupy.
+"""The array-module shim: the one place in npgan that names cupy (with gpusim, its test-only
+stand-in).
 
-Everything else asks this module for ``xp``, the array module of the current
-backend (``numpy`` on the CPU, ``cupy`` on an NVIDIA GPU), and calls
-``xp.exp``, ``xp.where``, ... on it, never ``numpy.exp`` directly.
+Code that runs on the backend's arrays asks this module for ``xp``, the array
+module of the current backend (``numpy`` on the CPU, ``cupy`` on an NVIDIA GPU),
+and calls ``xp.exp``, ``xp.where``, ... on it, never ``numpy.exp`` directly.
+Host-only modules (file formats, checkpoints, metrics on host copies) import
+numpy themselves and say so in their docstrings.
 
 Choose the backend by name, once, before creating tensors::
 
@@ -14,9 +17,9 @@ back to the CPU silently.
 
 This module also owns the default floating dtype and the seeded random
 generator, because both are tied to the array module that creates arrays.
+(The reuse of large arrays between steps, once here, is in :mod:`npgan.speed`.)
 """
 import os
-from sys import getrefcount as _getrefcount
 
 import numpy
 
@@ -222,92 +225,6 @@ def synchronize():
         cupy.cuda.get_current_stream().synchronize()
 
 
-# --- reusing large arrays between steps ---------------------------------------
-
-class ArrayCache:
-    """Hands out arrays for op outputs, reusing the large ones a previous step has let go.
-
-    A training step allocates the same large arrays every time (layer outputs,
-    masks, gradients). glibc's malloc gives a block of that size back to the
-    operating system when it is freed, and the next step pays a page fault for
-    every 4 KiB of it when it writes there again (about a thousand faults per MNIST
-    step at batch 1024: ``python3 benchmarks/idioms.py``). The cache keeps those
-    arrays instead.
-
-    An array in the cache is free when nothing outside the cache refers to it:
-    its reference count is the cache's own (a view holds its base, so an array
-    with a live view is not free). Only arrays of at least ``min_bytes`` are
-    kept, up to ``max_bytes`` in all; when that is reached, the arrays nobody
-    holds (say, of an earlier batch size) are dropped to make room. Others come
-    straight from ``numpy.empty``.
-    CuPy keeps a pool of its own, so on CuPy this is ``cupy.empty``.
-    """
-
-    def __init__(self, min_bytes=1 << 16, max_bytes=1 << 30):
-        self.min_bytes, self.max_bytes = min_bytes, max_bytes
-        self.bytes = 0
-        self._arrays = {}  # (shape, dtype) -> arrays of that shape and dtype
-        # The count a free array shows in the loop of empty(): the list, the loop variable and
-        # the call's argument, 3 on CPython 3.11. Read here by the same loop, so an interpreter
-        # that counts otherwise gets its own number, not one that could hand out a used array.
-        for probe in [numpy.empty(0)]:
-            self._free_count = _getrefcount(probe)
-
-    def empty(self, xp, shape, dtype):
-        """An uninitialised array of ``shape`` and ``dtype`` from module ``xp``."""
-        if xp is not numpy:
-            return xp.empty(shape, dtype)
-        key = (shape, dtype)
-        kept = self._arrays.get(key)
-        if kept is not None:
-            for a in kept:
-                if _getrefcount(a) == self._free_count:  # nothing outside the cache holds it
-                    return a
-        a = numpy.empty(shape, dtype)
-        if a.nbytes >= self.min_bytes:
-            if self.bytes + a.nbytes > self.max_bytes:
-                self._drop_free()  # make room: shapes of an earlier phase (another batch size)
-            if self.bytes + a.nbytes <= self.max_bytes:
-                self._arrays.setdefault(key, []).append(a)
-                self.bytes += a.nbytes
-        return a
-
-    def _drop_free(self):
-        """Forget the kept arrays nothing else holds (those in use stay)."""
-        for key in list(self._arrays):
-            kept = []
-            for a in self._arrays[key]:  # the same loop as in empty(): the same free count
-                if _getrefcount(a) == self._free_count:
-                    self.bytes -= a.nbytes
-                else:
-                    kept.append(a)
-            if kept:
-                self._arrays[key] = kept
-            else:
-                del self._arrays[key]
-
-    def clear(self):
-        """Forget every kept array (those still in use live on with their users)."""
-        self._arrays.clear()
-        self.bytes = 0
-
-
-_cache = ArrayCache()
-
-
-empty = _cache.empty  # empty(xp, shape, dtype): an array for an op's output, from the cache
-
-
-def empty_like(array):
-    """An uninitialised array of ``array``'s shape, dtype and backend, from the cache."""
-    return _cache.empty(get_array_module(array), array.shape, array.dtype)
-
-
-def empty_cache():
-    """Release the large arrays kept for reuse (:class:`ArrayCache`)."""
-    _cache.clear()
-
-
 # --- dtypes -----------------------------------------------------------------
 
 def dtype(name):
@@ -350,9 +267,6 @@ def result_float_dtype(data):
 
 # --- the seeded random generator ---------------------------------------------
 
-_BITS_CHUNK = 1 << 14  # entries of a keep mask drawn per call: 64 KiB of random bits
-
-
 class Generator:
     """A seeded random generator on one backend, with one API for both.
 
@@ -388,25 +302,9 @@ class Generator:
             return self._gen.randint(low, high, size=shape)
         return self._gen.integers(low, high, size=shape)
 
-    def keep_mask(self, shape, p):
-        """A boolean array, each entry True with probability 1 - p (dropout's keep mask).
-
-        numpy: keep = [u >= round(p 2^32)] for u uniform on the 32-bit integers,
-        from the generator's raw 64-bit output split in halves: half the cost of
-        float uniforms, which need converting. cupy: [u >= p] for float32 uniforms.
-        """
-        if self.device:
-            return self._gen.random_sample(size=shape, dtype=numpy.float32) >= p
-        threshold = numpy.uint32(min(round(p * 2 ** 32), 2 ** 32 - 1))
-        keep = _cache.empty(numpy, tuple(shape), numpy.bool_)
-        flat = keep.reshape(-1)
-        # in pieces of _BITS_CHUNK entries, so the bits fit the CPU cache and no large block is
-        # allocated per call; the draws are the same as one call for all of them
-        for lo in range(0, flat.size, _BITS_CHUNK):
-            hi = min(lo + _BITS_CHUNK, flat.size)
-            bits = self._gen.bit_generator.random_raw((hi - lo + 1) // 2).view(numpy.uint32)
-            numpy.greater_equal(bits[:hi - lo], threshold, out=flat[lo:hi])
-        return keep
+    def raw_bits(self, n):
+        """``n`` raw 64-bit words of the generator (numpy only), for :func:`npgan.speed.keep_mask`."""
+        return self._gen.bit_generator.random_raw(n)
 
     def permutation(self, n):
         """A random permutation of range(n)."""

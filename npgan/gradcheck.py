@@ -20,7 +20,8 @@ away from kinks (ReLU at 0) where the numeric derivative is meaningless.
 import math
 
 from npgan import backend
-from npgan.autograd import Tensor, grad
+from npgan.autograd import Tensor
+from npgan.backward import grad
 
 
 class GradcheckError(AssertionError):

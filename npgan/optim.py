@@ -2,7 +2,9 @@
 
 After the first step() an optimizer holds its parameters in one flat buffer
 and each ``p.data`` is a view into it, so one update covers every parameter
-in a few array calls. Read parameters through ``p.data``; assigning a new
+in a few array calls (a speed idiom: the updates themselves run in cache-sized
+blocks, :func:`npgan.speed.adam_update`; :func:`adam_rule` and its siblings
+are the same updates written as their formulas). Read parameters through ``p.data``; assigning a new
 array to ``p.data`` is noticed and the buffer rebuilt.
 
 Each updates ``p.data`` in place from ``p.grad`` (parameters without a
@@ -20,42 +22,29 @@ RMSprop:  v = a v + (1 - a) g^2;   p -= lr g / (sqrt(v) + eps)
 """
 import math
 
-from npgan import backend
+from npgan import backend, speed
 from npgan.autograd import Tensor
 
 
-BLOCK = 1 << 17  # elements per block of an update: 5 float32 blocks (2.5 MB) stay in the CPU cache
+def sgd_rule(p, b, lr):
+    """p -= lr b (SGD's step, in place; b = g, or the momentum buffer)."""
+    p -= b * lr
 
 
-def blocks(*arrays):
-    """Yield same-position blocks of equally shaped arrays, to update a large buffer in pieces.
-
-    1-D arrays (the flat buffers) come in slices of BLOCK elements: every pass
-    of an update rule then reads and writes cache-resident memory, where the
-    whole 6 MB buffer of a big network would stream from RAM once per pass.
-    Arrays of other shapes come whole, and so does every array on a GPU, where a
-    block would cost a dozen kernel launches and there is no CPU cache to keep
-    warm (one Adam step at MNIST size would be 156 to 234 launches). The rules
-    are elementwise, so the numbers are the same either way.
-    """
-    n = arrays[0].size
-    if _whole(arrays[0]):
-        yield arrays
-        return
-    for lo in range(0, n, BLOCK):
-        yield tuple(a[lo:lo + BLOCK] for a in arrays)
+def adam_rule(p, g, m, v, b1, b2, eps, step_size, bias_correction2_sqrt):
+    """Adam's update of p, m and v in place; step_size = lr / (1 - b1^t),
+    bias_correction2_sqrt = sqrt(1 - b2^t)."""
+    xp = backend.get_array_module(p)
+    m[...] = m * b1 + g * (1 - b1)
+    v[...] = v * b2 + (g * g) * (1 - b2)
+    p -= m / (xp.sqrt(v) / bias_correction2_sqrt + eps) * step_size
 
 
-def _whole(a):
-    """True when :func:`blocks` updates ``a`` in one piece: not flat, short, or not on the CPU."""
-    return a.ndim != 1 or a.size <= BLOCK or backend.get_array_module(a) is not backend.numpy
-
-
-def _scratch(xp, p):
-    """A work array as large as the largest block :func:`blocks` yields for ``p``: a
-    BLOCK of a long flat buffer, or the whole of ``p`` (see :func:`_whole`)."""
-    n = p.size if _whole(p) else BLOCK
-    return backend.empty(xp, (n,), p.dtype)
+def rmsprop_rule(p, g, v, alpha, lr, eps):
+    """RMSprop's update of p and v in place."""
+    xp = backend.get_array_module(p)
+    v[...] = v * alpha + (g * g) * (1 - alpha)
+    p -= g / (xp.sqrt(v) + eps) * lr
 
 
 class Optimizer:
@@ -211,7 +200,6 @@ class SGD(Optimizer):
         self.lr, self.momentum = lr, momentum
 
     def update(self, p, g, state):
-        xp = backend.get_array_module(p)
         if self.momentum != 0:
             buf = state["momentum_buffer"]
             if buf is None:
@@ -220,9 +208,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += g                                  # b = mu b + g
             g = buf
-        scratch = _scratch(xp, p)
-        for pb, gb in blocks(p, g):
-            pb -= xp.multiply(gb, self.lr, out=scratch[:pb.size].reshape(pb.shape))  # p -= lr b
+        speed.sgd_update(p, g, self.lr)  # sgd_rule(p, g, lr): p -= lr b, in blocks
 
 
 class Adam(Optimizer):
@@ -248,21 +234,9 @@ class Adam(Optimizer):
         t = state["step"]
         step_size = self.lr / (1 - b1 ** t)
         bias_correction2_sqrt = math.sqrt(1 - b2 ** t)
-        scratch = _scratch(xp, p)
-        for pb, gb, m, v in blocks(p, g, state["exp_avg"], state["exp_avg_sq"]):
-            tmp = scratch[:pb.size].reshape(pb.shape)
-            m *= b1
-            m += xp.multiply(gb, 1 - b1, out=tmp)         # m = b1 m + (1 - b1) g
-            v *= b2
-            tmp = xp.multiply(gb, gb, out=tmp)
-            tmp *= 1 - b2
-            v += tmp                                      # v = b2 v + (1 - b2) g^2
-            denom = xp.sqrt(v, out=tmp)
-            denom /= bias_correction2_sqrt
-            denom += self.eps                             # sqrt(v) / sqrt(1 - b2^t) + eps
-            tmp = xp.divide(m, denom, out=tmp)
-            tmp *= step_size
-            pb -= tmp                                     # p -= lr / (1 - b1^t) m / denom
+        # adam_rule(...): the formula in the module docstring, in blocks of the flat buffer
+        speed.adam_update(p, g, state["exp_avg"], state["exp_avg_sq"], b1, b2, self.eps,
+                          step_size, bias_correction2_sqrt)
 
 
 class RMSprop(Optimizer):
@@ -282,15 +256,5 @@ class RMSprop(Optimizer):
         xp = backend.get_array_module(p)
         if state["square_avg"] is None:
             state["square_avg"] = xp.zeros_like(p)
-        scratch = _scratch(xp, p)
-        for pb, gb, v in blocks(p, g, state["square_avg"]):
-            tmp = scratch[:pb.size].reshape(pb.shape)
-            v *= self.alpha
-            tmp = xp.multiply(gb, gb, out=tmp)
-            tmp *= 1 - self.alpha
-            v += tmp                                      # v = a v + (1 - a) g^2
-            denom = xp.sqrt(v, out=tmp)
-            denom += self.eps
-            tmp = xp.divide(gb, denom, out=tmp)
-            tmp *= self.lr
-            pb -= tmp                                     # p -= lr g / (sqrt(v) + eps)
+        # rmsprop_rule(...): the formula in the module docstring, in blocks of the flat buffer
+        speed.rmsprop_update(p, g, state["square_avg"], self.alpha, self.lr, self.eps)

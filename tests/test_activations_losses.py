@@ -359,7 +359,7 @@ def test_keep_mask_is_one_draw_of_32_bit_integers_against_a_threshold(n):
     """numpy's keep mask, drawn in pieces, equals [u >= round(p 2^32)] for one draw of n
     32-bit integers u (the halves of the generator's raw 64-bit outputs, low half first)."""
     p, seed = 0.3, 11
-    keep = npgan.backend.Generator(seed, "numpy").keep_mask((n,), p)
+    keep = npgan.speed.keep_mask(npgan.backend.Generator(seed, "numpy"), (n,), p)
     raw = np.random.Generator(np.random.PCG64(seed)).bit_generator.random_raw((n + 1) // 2)
     halves = np.stack([raw & 0xFFFFFFFF, raw >> 32], axis=1).reshape(-1)[:n]
     np.testing.assert_array_equal(keep, halves >= round(p * 2 ** 32))

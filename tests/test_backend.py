@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import npgan
-from npgan import backend
+from npgan import backend, speed
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CUPY_USABLE = backend.cupy_available()
@@ -356,7 +356,7 @@ def _address(a):
 
 
 def test_array_cache_hands_back_an_array_once_nothing_else_holds_it():
-    cache = backend.ArrayCache(min_bytes=0)
+    cache = speed.ArrayCache(min_bytes=0)
     a = cache.empty(np, (4, 5), np.float32)
     where = _address(a)
     b = cache.empty(np, (4, 5), np.float32)  # a is still held: another array
@@ -368,7 +368,7 @@ def test_array_cache_hands_back_an_array_once_nothing_else_holds_it():
 
 
 def test_array_cache_keeps_an_array_with_a_live_view_out_of_reach():
-    cache = backend.ArrayCache(min_bytes=0)
+    cache = speed.ArrayCache(min_bytes=0)
     a = cache.empty(np, (8,), np.float64)
     view = a[2:]
     view[:] = 7.0
@@ -379,7 +379,7 @@ def test_array_cache_keeps_an_array_with_a_live_view_out_of_reach():
 
 
 def test_array_cache_limits():
-    cache = backend.ArrayCache(min_bytes=64, max_bytes=256)
+    cache = speed.ArrayCache(min_bytes=64, max_bytes=256)
     cache.empty(np, (4,), np.float64)           # 32 bytes: below min_bytes, not kept
     assert cache.bytes == 0
     held = [cache.empty(np, (16,), np.float64)]  # 128 bytes: kept
@@ -393,7 +393,7 @@ def test_array_cache_limits():
 def test_array_cache_makes_room_by_dropping_free_arrays_of_other_shapes():
     """Full, the cache forgets the arrays nobody holds (an earlier batch size) and keeps the
     new shape; an array still in use is never dropped from it."""
-    cache = backend.ArrayCache(min_bytes=0, max_bytes=256)
+    cache = speed.ArrayCache(min_bytes=0, max_bytes=256)
     held = cache.empty(np, (8,), np.float64)     # 64 bytes, in use
     cache.empty(np, (24,), np.float64)           # 192 bytes, let go at once: 256 in all
     new = cache.empty(np, (16,), np.float64)     # 128 bytes: room made by dropping the 192

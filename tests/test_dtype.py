@@ -55,14 +55,14 @@ def test_gan_training_stays_in_default_dtype(backend_name, dtype, monkeypatch):
     def sample_noise(n):
         return record("noise", npgan.random.rand(n, 1))
 
-    d_loss_fn = losses.discriminator_loss
+    d_loss_fn = npgan.gan.objectives.discriminator_loss
 
     def d_loss(real_logits, fake_logits):
         record("real_logits", real_logits)
         record("fake_logits", fake_logits)
         return record("d_loss", d_loss_fn(real_logits, fake_logits))
 
-    monkeypatch.setattr(losses, "discriminator_loss", d_loss)
+    monkeypatch.setattr(npgan.gan.objectives, "discriminator_loss", d_loss)
     trainer = GANTrainer(G, D, g_opt, d_opt, sample_real, sample_noise, batch_size=32)
     g_loss_fn = trainer.g_loss_fn
     trainer.g_loss_fn = lambda logits: record("g_loss", g_loss_fn(record("g_logits", logits)))

@@ -360,7 +360,7 @@ def test_linear_large_direction_mode(backend_name, bias):
 
 def test_mlp_direction_mode(backend_name):
     """linear -> tanh -> linear -> softplus, second order included (the WGAN-GP path)."""
-    from npgan.activations import softplus, tanh
+    from npgan.functions.activations import softplus, tanh
     rng = np.random.default_rng(9)
     x = t64(values(rng, (8, 12)))
     w1, b1 = t64(values(rng, (16, 12)) / 4), t64(values(rng, (16,)))
@@ -652,6 +652,6 @@ def test_third_order(backend_name, name):
 
 
 def test_third_order_where(backend_name):
-    from npgan.activations import elu
+    from npgan.functions.activations import elu
     x = t64(np.array([[-1.5, 0.4], [-0.3, 1.2]]))
     check(_first_derivative(lambda a: (elu(a, 0.7) ** 3).sum()), [x])

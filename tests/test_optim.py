@@ -555,7 +555,7 @@ def test_model_parameters_generator_is_accepted():
 def test_large_parameters_updated_block_by_block_match_the_rule(name, path):
     """Parameters bigger than one update block (and a ragged last block) follow the rule exactly,
     on the flat buffer and one parameter at a time (taken when some parameter has no gradient)."""
-    from npgan.optim import BLOCK
+    from npgan.speed import BLOCK
     rng = np.random.default_rng(7)
     shapes = [(3, BLOCK + 11), (BLOCK + 3,)]
     values = [rng.standard_normal(s) for s in shapes]

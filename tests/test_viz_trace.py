@@ -10,8 +10,8 @@ import pytest
 
 import npgan
 import npgan.functional as F
-from npgan import activations, autograd, losses, nn, viz
-from npgan.tracing import trace
+from npgan import activations, backward, losses, nn, viz
+from npgan.tools.tracing import trace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -154,14 +154,14 @@ def test_trace_hook_is_restored_and_traces_nest():
     def loss():
         return (F.sigmoid(F.linear(x, W, b)) * c).sum()
 
-    assert autograd._trace_hook[0] is None
+    assert backward._trace_hook[0] is None
     with trace() as outer:
         with trace() as inner:
-            assert autograd._trace_hook[0] == inner._record
+            assert backward._trace_hook[0] == inner._record
             loss().backward()
-        assert autograd._trace_hook[0] == outer._record
+        assert backward._trace_hook[0] == outer._record
         loss().backward()
-    assert autograd._trace_hook[0] is None
+    assert backward._trace_hook[0] is None
     assert len(inner) == 4 and len(outer) == 8  # the outer trace also saw the inner rules
     loss().backward()
     assert len(outer) == 8  # inactive after exit
@@ -169,7 +169,7 @@ def test_trace_hook_is_restored_and_traces_nest():
     with pytest.raises(ZeroDivisionError):
         with trace():
             1 / 0
-    assert autograd._trace_hook[0] is None
+    assert backward._trace_hook[0] is None
 
 
 # --- viz ---------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_walkthrough_quiet_passes_its_finite_difference_checks(g_loss, capsys, t
     assert g_loss in out
     worst = float(re.search(r"max rel error ([0-9.e+-]+)", out).group(1))
     assert worst < 1e-6
-    assert autograd._trace_hook[0] is None
+    assert backward._trace_hook[0] is None
     drawn = sorted(os.listdir(tmp_path))  # .svg with Graphviz, .dot without
     assert [os.path.splitext(f)[0] for f in drawn] == ["d_step", f"g_step_{g_loss}"]
     with open(tmp_path / drawn[0]) as f:

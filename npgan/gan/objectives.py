@@ -29,9 +29,53 @@ The critic maximises E_r D - E_g D (minimises L_D above) over (roughly)
 1-Lipschitz functions: clipping keeps D K-Lipschitz for some K; the gradient
 penalty asks for unit gradient norm on lines between real and fake points,
 where the optimal critic has it (Gulrajani et al., Proposition 1).
+
+The standard losses, from logits a and b, with D(.) = sigmoid(logit), written
+with BCE from logits (:class:`npgan.functions.losses.BCEWithLogits`)::
+
+    discriminator:   L_D = -log D(x) - log(1 - D(G(z))) = softplus(-a) + softplus(b)
+    minimax G:       L_G = log(1 - D(G(z)))             = -softplus(b)
+    non-saturating:  L_G = -log D(G(z))                 = softplus(-b)
 """
-from npgan import backend, losses, random
-from npgan.autograd import Tensor, grad
+from npgan import backend, random
+from npgan.autograd import Tensor
+from npgan.backward import grad
+from npgan.functions.helpers import as_tensor
+from npgan.functions.losses import BCEWithLogits
+
+# --- the GAN losses of Goodfellow et al. (from the discriminator's logits) ------
+
+def _bce_against(logits, label):
+    """mean BCE(sigmoid(logits), label) for a constant label, 1 (real) or 0 (fake)."""
+    return BCEWithLogits("mean")(logits, as_tensor(label, logits))
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """L_D = -mean log D(x) - mean log(1 - D(G(z))) = mean softplus(-a) + mean softplus(b)."""
+    return _bce_against(real_logits, 1.0) + _bce_against(fake_logits, 0.0)
+
+
+def minimax_generator_loss(fake_logits):
+    """L_G = mean log(1 - D(G(z))) = -mean softplus(b): Goodfellow et al.'s original G loss.
+
+    Saturates: when D rejects fakes confidently (b << 0), dL_G/db = -sigmoid(b) ~ 0.
+    """
+    return -_bce_against(fake_logits, 0.0)
+
+
+def nonsaturating_generator_loss(fake_logits):
+    """L_G = -mean log D(G(z)) = mean softplus(-b): the non-saturating G loss.
+
+    dL_G/db = sigmoid(b) - 1 ~ -1 when D rejects fakes: strong early gradients.
+    """
+    return _bce_against(fake_logits, 1.0)
+
+
+GENERATOR_LOSSES = {
+    "minimax": minimax_generator_loss,
+    "non-saturating": nonsaturating_generator_loss,
+}
+
 
 NORM_EPS = 1e-12
 """Added under the square root of the gradient norm, sqrt(sum g^2 + NORM_EPS), so its derivative
@@ -158,11 +202,11 @@ def get_objective(name, clip=0.01, penalty_weight=10.0):
     "wgan-gp" (paper: 10) and "ns-gp" only.
     """
     if name == "gan":
-        return Objective(name, losses.discriminator_loss, losses.minimax_generator_loss)
+        return Objective(name, discriminator_loss, minimax_generator_loss)
     if name == "ns":
-        return Objective(name, losses.discriminator_loss, losses.nonsaturating_generator_loss)
+        return Objective(name, discriminator_loss, nonsaturating_generator_loss)
     if name == "ns-gp":
-        return Objective(name, losses.discriminator_loss, losses.nonsaturating_generator_loss,
+        return Objective(name, discriminator_loss, nonsaturating_generator_loss,
                          penalty_weight=penalty_weight)
     if name == "wgan":
         return Objective(name, wasserstein_critic_loss, wasserstein_generator_loss, clip=clip,

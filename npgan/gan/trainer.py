@@ -10,7 +10,7 @@ One iteration, as in Goodfellow et al. (2014), Algorithm 1:
                    update G  (D's weights get no gradient and are not updated)
 
 The discriminator returns logits; losses use the stable softplus forms of
-:mod:`npgan.losses`, and D(x) = sigmoid(logit) is reported as a probability.
+:mod:`npgan.gan.objectives`, and D(x) = sigmoid(logit) is reported as a probability.
 
 Two optional aids, both off by default:
 
@@ -31,7 +31,7 @@ device until :meth:`GANTrainer.fetch` reads them, all at once, when
 fetch is also the run's watch: the first NaN or infinite loss or parameter
 raises :class:`TrainingDiverged`, naming the step.
 
-Other objectives (:mod:`npgan.objectives`): ``objective="wgan"`` or
+Other objectives (:mod:`npgan.gan.objectives`): ``objective="wgan"`` or
 ``"wgan-gp"`` trains D as a Wasserstein critic (L_D = mean D(G(z)) - mean D(x),
 L_G = -mean D(G(z))), with its weights clipped in place after every critic
 update ("wgan") or a gradient penalty added to L_D ("wgan-gp"); with
@@ -40,13 +40,13 @@ et al. (2017). For these, ``d_real`` and ``d_fake`` in the history are the
 mean raw critic scores, not probabilities, and ``d_loss`` includes the
 penalty where there is one.
 """
-import copy
 import math
 import time
 
-from npgan import backend, losses, objectives
+from npgan import backend
 from npgan.autograd import no_grad
-from npgan.nn import Module
+from npgan.gan import objectives
+from npgan.gan.ema import ExponentialMovingAverage
 
 
 def _mean_probability(logits):
@@ -101,67 +101,6 @@ def linear_decay(final=0.0):
     return schedule
 
 
-class ExponentialMovingAverage:
-    """An averaged copy of a module: ``avg = beta avg + (1 - beta) theta`` at each :meth:`update`.
-
-    ``self.module`` is a deep copy of ``module`` whose parameters hold the
-    average (use it for sampling; it is never trained). With ``warmup`` the
-    decay at update t (1-based) is ``min(decay, (1 + t) / (10 + t))``, so the
-    average forgets the initial weights quickly in short runs (as TensorFlow's
-    ExponentialMovingAverage with ``num_updates``).
-    """
-
-    def __init__(self, module, decay=0.999, warmup=True):
-        if not 0 <= decay < 1:
-            raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1), got {decay!r}")
-        self.source = module
-        self.module = copy.deepcopy(module)
-        for p in self.module.parameters():
-            p.requires_grad = False
-        self.decay = decay
-        self.warmup = warmup
-        self.updates = 0
-
-    def update(self):
-        """Move the average towards the source module's current parameters."""
-        self.updates += 1
-        beta = self.decay
-        if self.warmup:
-            beta = min(beta, (1 + self.updates) / (10 + self.updates))
-        for avg, p in zip(self.module.parameters(), self.source.parameters()):
-            avg.data *= beta
-            avg.data += (1 - beta) * p.data
-
-
-class Packed(Module):
-    """A discriminator that judges packs of ``m`` samples (PacGAN, Lin et al., 2018).
-
-    Rows (N, d) become (N/m, m d): each row of D's input is m samples side by
-    side, all real or all generated, and D returns one logit per pack. A
-    generator that keeps drawing the same few modes is easier to spot in a
-    pack than alone, which counters mode collapse. D's first layer must take
-    m * d inputs; N must be a multiple of m (the batch size, in GANTrainer).
-    """
-
-    def __init__(self, discriminator, m):
-        super().__init__()
-        if not isinstance(m, int) or m < 1:
-            raise ValueError(f"Packed: the pack size m must be a positive int, got {m!r}")
-        self.D = discriminator
-        self.m = m
-
-    def forward(self, x):
-        n = x.shape[0]
-        if x.ndim != 2 or n % self.m:
-            raise ValueError(f"Packed: expected a batch (N, d) with N a multiple of the pack "
-                             f"size {self.m}, got shape {x.shape}; use a batch size divisible "
-                             f"by {self.m}")
-        return self.D(x.reshape(n // self.m, self.m * x.shape[1]))
-
-    def extra_repr(self):
-        return f"m={self.m}"
-
-
 class GANTrainer:
     """Trains a generator against a discriminator with alternating updates.
 
@@ -179,16 +118,16 @@ class GANTrainer:
         g_ema_decay: optional decay in [0, 1) of an exponential moving average of G's
             parameters, updated after every G step; the average is ``self.g_ema.module``.
         objective: optional name ("gan", "ns", "ns-gp", "wgan", "wgan-gp") or
-            :class:`npgan.objectives.Objective`; when given it selects the D loss, the G
+            :class:`npgan.gan.objectives.Objective`; when given it selects the D loss, the G
             loss (``g_loss`` is then ignored), weight clipping and the gradient penalty.
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, sample_real,
                  sample_noise, g_loss="non-saturating", d_steps=1, batch_size=64,
                  lr_schedule=None, g_ema_decay=None, objective=None):
-        if g_loss not in losses.GENERATOR_LOSSES:
+        if g_loss not in objectives.GENERATOR_LOSSES:
             raise ValueError(
-                f"GANTrainer: g_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, got {g_loss!r}")
+                f"GANTrainer: g_loss must be one of {sorted(objectives.GENERATOR_LOSSES)}, got {g_loss!r}")
         if not isinstance(d_steps, int) or d_steps < 1:
             raise ValueError(f"GANTrainer: d_steps must be a positive int, got {d_steps!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -357,7 +296,7 @@ class GANTrainer:
     def state_dict(self):
         """Everything a resumed run needs: both networks, both optimizers, the average, the counts.
 
-        Nested dicts of host arrays and numbers, for :func:`npgan.checkpoint.save`.
+        Nested dicts of host arrays and numbers, for :func:`npgan.tools.checkpoint.save`.
         The random generator and the data order are not in it: they belong to
         the caller (see examples/mnist.py). It first fetches the pending
         statistics and checks the parameters (:meth:`fetch`), so a diverged run

@@ -12,9 +12,11 @@ last point repeats the first and would leave 7 distinct modes.)
 
 Samples are drawn on the current backend with the seeded generator of
 :mod:`npgan.random`; :func:`mode_centres` gives the centres as a host array
-for :func:`npgan.metrics.mode_coverage`.
+for :func:`npgan.evaluation.metrics.mode_coverage`.
 """
 import math
+
+import numpy as np  # the mode centres are host arrays; samples go through the backend
 
 from npgan import backend
 from npgan.autograd import Tensor
@@ -31,7 +33,6 @@ def mode_centres(name):
 
     ring: (cos 2 pi k / 8, sin 2 pi k / 8) for k = 0..7;  grid: {-4,-2,0,2,4}^2 row by row.
     """
-    np = backend.numpy
     if name == "ring":
         angles = 2 * math.pi * np.arange(8) / 8
         return np.stack([np.cos(angles), np.sin(angles)], axis=1)

@@ -24,11 +24,12 @@ Images are rows of 784 pixels scaled to [-1, 1] (the GAN's scale:
 ``pixels / 127.5 - 1``). Features and probabilities come back as host numpy
 arrays for :mod:`npgan.metrics`.
 """
-from npgan import backend, losses, nn, optim
-from npgan.autograd import Tensor, no_grad
-from npgan.metrics import class_histogram_metrics, frechet_distance, gaussian_statistics
+import numpy as np  # the scores are computed on host copies (the metrics are host-only)
 
-np = backend.numpy  # host arrays for the metrics (only npgan.backend imports numpy by name)
+from npgan import backend, nn, optim
+from npgan.autograd import Tensor, no_grad
+from npgan.evaluation.metrics import class_histogram_metrics, frechet_distance, gaussian_statistics
+from npgan.functions import losses
 
 
 class DigitClassifier(nn.Module):

@@ -21,9 +21,9 @@ import json
 import os
 import zipfile
 
-from npgan import backend
+import numpy as np  # host-only: checkpoints are host files in numpy's npz format
 
-np = backend.numpy  # checkpoints are host files: numpy's npz format
+from npgan import backend
 
 FORMAT = "npgan-checkpoint"
 VERSION = 1

@@ -12,7 +12,7 @@ dL/dy (the gradients *out* of it, towards the leaves). A record keeps the op,
 the shapes, ||dL/dy|| and each ||dL/dx_i||; with ``keep_arrays=True`` also
 host copies of the arrays and the Function itself.
 
-How it works: while the context is active, ``npgan.autograd._trace_hook[0]``
+How it works: while the context is active, ``npgan.backward._trace_hook[0]``
 is this tracer, and the backward walk calls it as ``hook(fn, gy, gxs)`` right
 after each ``gxs = fn.backward(gy, ...)``. On exit the previous hook is put
 back, so traces nest (an inner trace passes every rule on to the outer one).
@@ -20,9 +20,9 @@ Outside a trace the hook is None, and the walk pays one ``if`` per rule.
 """
 import dataclasses
 
-from npgan import autograd, backend
-from npgan.ops import data
-from npgan.viz import name_of, tensor_names
+from npgan import backend, backward
+from npgan.functions.helpers import raw
+from npgan.tools.viz import name_of, tensor_names
 
 
 def formula(fn):
@@ -88,20 +88,20 @@ class Trace:
         self._previous = None
 
     def __enter__(self):
-        self._previous = autograd._trace_hook[0]
-        autograd._trace_hook[0] = self._record
+        self._previous = backward._trace_hook[0]
+        backward._trace_hook[0] = self._record
         return self
 
     def __exit__(self, *exc):
-        autograd._trace_hook[0] = self._previous
+        backward._trace_hook[0] = self._previous
         return False
 
     def _record(self, fn, gy, gxs):
         """The hook: called by the backward walk after ``gxs = fn.backward(gy, ...)``."""
         if self._previous is not None:  # an outer trace sees every rule too
             self._previous(fn, gy, gxs)
-        gy = data(gy)  # Tensors under create_graph=True, arrays otherwise
-        gxs = [data(g) if need else None for g, need in zip(gxs, fn.needs)]
+        gy = raw(gy)  # Tensors under create_graph=True, arrays otherwise
+        gxs = [raw(g) if need else None for g, need in zip(gxs, fn.needs)]
         names = [name_of(x, self.names) for x in fn.inputs]
         self.records.append(BackwardRecord(
             step=len(self.records), op=fn.name, formula=formula(fn),

@@ -1,0 +1,33 @@
+"""Differentiable functions, each op's forward on raw arrays with its backward beneath it.
+
+One file per family:
+
+* :mod:`~npgan.functions.helpers`: what every family uses (``raw``, ``as_tensor``,
+  ``apply``): rules written once run on arrays or, under ``create_graph``, on Tensors;
+* :mod:`~npgan.functions.arithmetic`: + - * / neg ** exp log, ``where``;
+* :mod:`~npgan.functions.shapes`: sum, mean, ``reduce_to`` (broadcasting undone in
+  one place), reshape, transpose, concatenate, indexing, astype;
+* :mod:`~npgan.functions.matrix`: ``matmul`` and ``linear``;
+* :mod:`~npgan.functions.activations`: sigmoid, tanh, relu, leaky_relu, elu, softplus, dropout;
+* :mod:`~npgan.functions.losses`: binary cross-entropy (probabilities, logits), MSE;
+* :mod:`~npgan.functions.softmax`: softmax, log_softmax, softmax cross-entropy.
+
+The arithmetic, shape and matrix functions are gathered here, and this package
+is also ``npgan.ops`` (``npgan.ops.linear``, ``npgan.ops.exp``, ...).
+Convolution and normalization will be families of their own beside these.
+"""
+from npgan.functions.helpers import apply, as_tensor, as_tensors, raw
+from npgan.functions.shapes import (AsType, BroadcastTo, Concatenate, GetItem, GetItemGrad,
+                                    Reshape, Sum, SumTo, Transpose, astype, broadcast_to,
+                                    concatenate, getitem, mean, reduce_to, reshape, sum, sum_to,
+                                    transpose)
+from npgan.functions.arithmetic import (Add, Div, Exp, Log, Mul, Neg, Pow, Sub, Where, add, div,
+                                        exp, log, mul, neg, pow, sub, where)
+from npgan.functions.matrix import Linear, MatMul, linear, matmul
+
+__all__ = ["raw", "as_tensor", "as_tensors", "apply", "reduce_to", "sum_to", "broadcast_to",
+           "sum", "mean", "reshape", "transpose", "concatenate", "getitem", "astype",
+           "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "where", "matmul", "linear",
+           "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Where", "Sum", "SumTo",
+           "BroadcastTo", "Reshape", "Transpose", "Concatenate", "GetItem", "GetItemGrad",
+           "AsType", "MatMul", "Linear", "activations", "losses"]

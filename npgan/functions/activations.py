@@ -1,0 +1,161 @@
+"""Nonlinearities: sigmoid, tanh, relu, leaky_relu, elu, softplus, and dropout.
+
+Forward on raw arrays, backward directly beneath, derivative in the docstring.
+Sigmoid and softplus are computed without overflow for any finite input.
+"""
+from npgan import backend, speed
+from npgan.autograd import Function, is_grad_enabled
+from npgan.functions.arithmetic import where
+from npgan.functions.helpers import apply, raw
+
+
+def _stable_sigmoid(xp, x):
+    """1 / (1 + e^-x) without overflow: e = exp(-|x|) <= 1, then pick the branch."""
+    e = xp.exp(-xp.abs(x))
+    r = 1 / (1 + e)
+    return xp.where(x >= 0, r, e * r)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dx = gy y (1 - y)."""
+
+    def forward(self, x):
+        return _stable_sigmoid(backend.get_array_module(x), x)
+
+    def backward(self, gy, x, y):
+        return gy * y * (1 - y)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dx = gy (1 - y^2)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.tanh(x, out=speed.empty_like(x))  # into a reused array (speed.py)
+
+    def backward(self, gy, x, y):
+        return gy * (1 - y * y)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dx = gy [x > 0]."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy, x, y):
+        return gy * (raw(x) > 0)
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else s x;  dx = gy (1 if x > 0 else s).
+
+    With a graph being recorded, forward keeps the slope (1 where x > 0, else s)
+    and y = x * slope; backward is then one product. Without one (no_grad),
+    nothing is kept. The fast ways to compute these are in :mod:`npgan.speed`.
+    """
+
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+        self.slope = None
+
+    def forward(self, x):
+        s = self.negative_slope
+        if is_grad_enabled():
+            self.slope = speed.leaky_relu_slope(x, s)  # where(x > 0, 1, s)
+            return speed.times(x, self.slope)          # x * slope
+        return speed.leaky_relu_no_graph(x, s)         # where(x > 0, x, s x)
+
+    def backward(self, gy, x, y):
+        return speed.times(gy, self.slope)             # gy * slope
+
+
+class ELU(Function):
+    """y = x if x > 0 else a (e^x - 1);  dx = gy (1 if x > 0 else y + a)."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y = xp.expm1(xp.minimum(x, 0))  # a (e^x - 1) where x <= 0, 0 elsewhere
+        if self.alpha != 1:
+            y *= self.alpha
+        y += xp.maximum(x, 0)           # + x where x > 0 (no where(): half the cost)
+        return y
+
+    def backward(self, gy, x, y):
+        return where(raw(x) > 0, gy, gy * (y + self.alpha))
+
+
+class Softplus(Function):
+    """y = log(1 + e^x) = max(x, 0) + log1p(e^-|x|);  dx = gy sigmoid(x)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy, x, y):
+        return gy * sigmoid(x)
+
+
+def sigmoid(x):
+    """The logistic function 1 / (1 + e^-x), finite and overflow-free for any x."""
+    return apply(Sigmoid(), x)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return apply(Tanh(), x)
+
+
+def relu(x):
+    """max(x, 0) (gradient 0 at x = 0)."""
+    return apply(ReLU(), x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, ``negative_slope * x`` otherwise."""
+    return apply(LeakyReLU(negative_slope), x)
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise (computed with expm1)."""
+    return apply(ELU(alpha), x)
+
+
+def softplus(x):
+    """log(1 + e^x) in the overflow-free form max(x, 0) + log1p(e^-|x|)."""
+    return apply(Softplus(), x)
+
+
+class Dropout(Function):
+    """y = x * mask;  dx = gy * mask, with mask = keep / (1 - p) a constant of the graph."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def forward(self, x):
+        return speed.times(x, self.mask)   # x * mask
+
+    def backward(self, gy, x, y):
+        return speed.times(gy, self.mask)  # gy * mask
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p).
+
+    The identity when ``training`` is False or ``p`` is 0. The keep mask,
+    keep = u >= p for u uniform in [0, 1), is drawn from npgan's seeded generator
+    (:func:`npgan.speed.keep_mask`, from raw bits) and is a constant of the graph.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    xp = backend.get_array_module(raw(x))
+    keep = speed.keep_mask(backend.get_rng(), x.shape, p)  # u >= p
+    mask = xp.multiply(keep, x.dtype.type(1 / (1 - p)), out=speed.empty_like(raw(x)))
+    return apply(Dropout(mask), x)

@@ -1,0 +1,271 @@
+"""Reductions and shapes: sum, mean, broadcasting undone and redone, reshape, transpose,
+concatenate, indexing and dtype casts, each with its backward rule beneath it.
+
+Broadcasting is undone in one place: :func:`reduce_to` sums a gradient back to
+its operand's shape (and dtype); every binary op calls it.
+"""
+import numbers
+
+from npgan import backend
+from npgan.autograd import Function, Tensor
+from npgan.functions.helpers import apply, as_tensor
+
+
+def reduce_to(g, x):
+    """Undo broadcasting: sum gradient ``g`` down to the shape (and dtype) of operand ``x``."""
+    if g.shape != x.shape:
+        g = sum_to(g, x.shape)
+    if g.dtype != x.dtype:
+        g = g.astype(x.dtype)
+    return g
+
+
+def sum_to(x, shape):
+    """Sum ``x`` over its broadcast axes so it has ``shape`` (inverse of broadcast_to)."""
+    if x.shape == tuple(shape):
+        return x
+    return apply(SumTo(shape), x)
+
+
+def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape`` (a read-only view for arrays)."""
+    if x.shape == tuple(shape):
+        return x
+    return apply(BroadcastTo(shape), x)
+
+
+
+def _normalize_axis(axis, ndim):
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
+        out.append(a % ndim)
+    return tuple(sorted(out))
+
+
+class Sum(Function):
+    """y = sum of x over ``axis``;  dx = gy broadcast back to x's shape."""
+
+    def __init__(self, axis, keepdims):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, x, y):
+        if not self.keepdims and self.axis is not None:
+            shape = list(x.shape)
+            for a in self.axis:
+                shape[a] = 1
+            gy = gy.reshape(tuple(shape))
+        return broadcast_to(gy, x.shape)
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (an int, a tuple, or None for all)."""
+    return Sum(_normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis``: the sum divided by the number of elements summed."""
+    axes = _normalize_axis(axis, x.ndim)
+    count = x.size if axes is None else 1
+    if axes is not None:
+        for a in axes:
+            count *= x.shape[a]
+    return sum(x, axes, keepdims) / count
+
+
+class SumTo(Function):
+    """y = x summed over the axes that broadcasting added;  dx = broadcast_to(gy, x.shape)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
+        y = x.sum(axis=axes, keepdims=True)
+        return y.reshape(self.shape) if lead else y
+
+    def backward(self, gy, x, y):
+        return broadcast_to(gy, x.shape)
+
+
+class BroadcastTo(Function):
+    """y = x repeated along broadcast axes;  dx = sum_to(gy, x.shape)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        y = backend.get_array_module(x).empty(self.shape, dtype=x.dtype)
+        y[...] = x  # a writable copy; numpy's broadcast_to view costs more to make
+        return y
+
+    def backward(self, gy, x, y):
+        return sum_to(gy, x.shape)
+
+
+class Reshape(Function):
+    """y = x with a new shape;  dx = gy reshaped to x's shape."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+                f"into shape {self.shape}") from None
+
+    def backward(self, gy, x, y):
+        return gy.reshape(x.shape)
+
+
+def reshape(x, shape):
+    """``x`` with a new shape (one ``-1`` allowed)."""
+    if isinstance(shape, numbers.Integral):
+        shape = (shape,)
+    return Reshape(tuple(shape))(x)
+
+
+class Transpose(Function):
+    """y = x with axes permuted;  dx = gy with the inverse permutation."""
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy, x, y):
+        if self.axes is None:
+            return gy.transpose()
+        inverse = tuple(sorted(range(len(self.axes)), key=lambda i: self.axes[i]))
+        return gy.transpose(inverse)
+
+
+def transpose(x, axes=None):
+    """Permute axes (reverse them when ``axes`` is None)."""
+    if axes is not None:
+        axes = tuple(a % x.ndim for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
+    return Transpose(axes)(x)
+
+
+class Concatenate(Function):
+    """y = [x_1; x_2; ...] joined along ``axis``;  dx_i = the slice of gy that x_i occupies."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy, *args):
+        grads, start = [], 0
+        lead = (slice(None),) * self.axis
+        for size, need in zip(self.sizes, self.needs):
+            grads.append(gy[lead + (slice(start, start + size),)] if need else None)
+            start += size
+        return grads[0] if len(grads) == 1 else tuple(grads)  # one input: its gradient alone
+
+
+def concatenate(tensors, axis=0):
+    """The tensors joined along ``axis`` (every other dimension must agree), as numpy's."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: got no tensors to join")
+    first = next((t for t in tensors if isinstance(t, Tensor)), None)
+    tensors = [as_tensor(t, first) if first is not None else Tensor(t) for t in tensors]
+    ndim = tensors[0].ndim
+    if ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be joined; reshape them to (1,)")
+    axis = _normalize_axis(axis, ndim)[0]
+    ref = tensors[0].shape
+    for i, t in enumerate(tensors):  # every dimension but ``axis`` must agree
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != ref[:axis] + ref[axis + 1:]:
+            raise ValueError(
+                f"concatenate: tensor {i} has shape {t.shape}, which does not match tensor 0's "
+                f"{tensors[0].shape} outside axis {axis}")
+    return Concatenate(axis)(*tensors)
+
+
+def _is_basic_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (numbers.Integral, slice)) or i is None or i is Ellipsis
+               for i in items)
+
+
+class GetItem(Function):
+    """y = x[index];  dx = zeros with gy scattered (added) back at ``index``."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy, x, y):
+        return apply(GetItemGrad(self.index, x.shape, x.dtype), gy)
+
+
+class GetItemGrad(Function):
+    """y = zeros(shape) with x added at ``index`` (repeats add up);  dx = gy[index]."""
+
+    def __init__(self, index, shape, dtype):
+        self.index = index
+        self.shape = shape
+        self.dtype = dtype
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y = xp.zeros(self.shape, dtype=self.dtype)
+        if _is_basic_index(self.index):
+            y[self.index] = x  # basic indexing never repeats an element
+        else:
+            xp.add.at(y, self.index, x)
+        return y
+
+    def backward(self, gy, x, y):
+        return gy[self.index]
+
+
+def getitem(x, index):
+    """``x[index]`` with numpy's basic and advanced indexing."""
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return GetItem(index)(x)
+
+
+class AsType(Function):
+    """y = x cast to ``dtype``;  dx = gy cast back to x's dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy, x, y):
+        return gy.astype(x.dtype)
+
+
+def astype(x, dtype):
+    """``x`` cast to ``dtype`` (gradients are cast back to x's dtype)."""
+    return AsType(backend.dtype(dtype))(x)
+
+
