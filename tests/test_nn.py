@@ -410,3 +410,51 @@ def test_nested_repr_indents_children():
     assert "(body): Sequential(" in text
     assert "    (0): Linear(in_features=2, out_features=4, bias=True)" in text
     assert "(head): Linear(in_features=4, out_features=1, bias=True)" in text
+
+
+# --- buffers: state saved with a module, not trained ----------------------------------
+
+class RunningMean(nn.Module):
+    """A layer with a buffer, as batch norm's running mean will be."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(n, n)
+        self.register_buffer("mean", np.zeros(n, dtype=np.float32))
+
+    def forward(self, x):
+        with npgan.no_grad():
+            self.mean = 0.9 * self.mean.data + 0.1 * x.data.mean(axis=0)
+        return self.fc(x)
+
+
+def test_buffers_are_in_state_dict_and_not_in_parameters():
+    net = nn.Sequential(RunningMean(3), nn.Tanh())
+    assert [n for n, _ in net.named_buffers()] == ["0.mean"]
+    assert "0.mean" not in dict(net.named_parameters())
+    assert len(list(net.parameters())) == 2 and len(list(net.buffers())) == 1
+    assert list(net.state_dict()) == ["0.fc.weight", "0.fc.bias", "0.mean"]
+    assert isinstance(net[0].mean, npgan.Tensor) and not net[0].mean.requires_grad
+
+
+def test_assigning_a_buffer_keeps_it_a_buffer_and_load_state_dict_restores_it():
+    npgan.manual_seed(0)
+    net = RunningMean(3)
+    net(npgan.tensor(np.ones((4, 3), dtype=np.float32)))
+    saved = net.state_dict()
+    np.testing.assert_allclose(saved["mean"], np.full(3, 0.1, dtype=np.float32))
+    other = RunningMean(3)
+    other.load_state_dict(saved)
+    np.testing.assert_array_equal(other.mean.numpy(), saved["mean"])
+    assert other.mean.dtype == np.float32
+    del saved["mean"]
+    with pytest.raises(ValueError, match="missing keys \\['mean'\\]"):
+        other.load_state_dict(saved)
+
+
+def test_register_buffer_refuses_a_taken_or_dotted_name():
+    net = RunningMean(2)
+    with pytest.raises(ValueError, match="already a parameter"):
+        net.register_buffer("fc", np.zeros(2))
+    with pytest.raises(ValueError, match="without '.'"):
+        net.register_buffer("a.b", np.zeros(2))
