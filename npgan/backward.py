@@ -12,8 +12,10 @@ around that loop:
 * the tracing hook (:mod:`npgan.tools.tracing`): ``_trace_hook[0]``, called with
   every rule's gradients when set;
 * accumulation: :func:`_accumulate` adds the leaves' totals into ``.grad``
-  (``.grad`` accumulates until ``zero_grad()``, as in PyTorch);
-* freeing: :func:`_free` drops a function's saved inputs unless ``retain_graph``.
+  (``.grad`` accumulates until ``zero_grad()``, as in PyTorch).
+
+The loop itself frees each function's saved inputs after its rule, unless
+``retain_graph``.
 
 The same rules serve two modes: with ``create_graph=False`` they get raw arrays
 (no graph recorded, no Tensor made); with ``create_graph=True`` they get Tensors,
@@ -80,11 +82,11 @@ def _tensors_leading_to(order, targets):
     return reach
 
 
-
-
 def _needs_within(fn, reach):
-    """``fn.needs`` narrowed to the inputs on a path to the wanted tensors (``reach``)."""
-    return tuple([n and x in reach for n, x in zip(fn.needs, fn.inputs)])
+    """``fn.needs`` narrowed to the inputs on a path to the wanted tensors (``reach``);
+    ``fn.needs`` itself when nothing is narrowed."""
+    needs = tuple([n and x in reach for n, x in zip(fn.needs, fn.inputs)])
+    return fn.needs if needs == fn.needs else needs
 
 
 def _initial_grad(root, grad, create_graph):
@@ -103,26 +105,16 @@ def _initial_grad(root, grad, create_graph):
     return Tensor(g) if create_graph else g
 
 
-
-def _add_grad(grads, x, gx, fn):
-    """Add ``gx`` into the running gradient of ``x`` (checking the shape the rule returned)."""
-    if gx.shape != x.data.shape:
-        raise RuntimeError(
-            f"{fn.name}.backward returned a gradient of shape {gx.shape} "
-            f"for an input of shape {x.shape} (a bug in that op)")
-    grads[x] = speed.add_grads(grads[x], gx) if x in grads else gx  # grads[x] + gx
+def _wrong_shape(fn, x, gx):
+    """The error for a rule that returned a gradient of the wrong shape (a bug in that op)."""
+    return RuntimeError(
+        f"{fn.name}.backward returned a gradient of shape {gx.shape} "
+        f"for an input of shape {x.shape} (a bug in that op)")
 
 
 def _dead_ref():
     """Stands in for the weak reference of a freed function's output."""
     return None
-
-
-def _free(fn):
-    """Drop what ``fn`` saved for backward (its inputs, hence their activations)."""
-    fn.inputs = None
-    fn.needs = None
-    fn.output = _dead_ref
 
 
 def _check_roots(roots):
@@ -164,20 +156,25 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
             needs = fn.needs if reach is None else _needs_within(fn, reach)
             if True not in needs:
                 continue
-            if create_graph:
-                args = (*fn.inputs, out)
+            inputs_ = fn.inputs
+            if needs is not fn.needs:  # pruned: the rule skips the gradients nobody wants
+                args = (*inputs_, out) if create_graph else [x.data for x in inputs_] + [out.data]
+                gxs = speed.backward_with_needs(fn, needs, gy, args)
+            elif create_graph:
+                gxs = fn.backward(gy, *inputs_, out)
             else:
-                args = [x.data for x in fn.inputs] + [out.data]
-            gxs = speed.backward_with_needs(fn, needs, gy, args)  # fn.backward(gy, *args)
-            if len(fn.inputs) == 1:
+                gxs = fn.backward(gy, *[x.data for x in inputs_], out.data)
+            if len(inputs_) == 1:
                 gxs = (gxs,)
             if hook is not None:
                 hook(fn, gy, gxs)
-            for x, gx, need in zip(fn.inputs, gxs, needs):
+            for x, gx, need in zip(inputs_, gxs, needs):
                 if need and gx is not None:
-                    _add_grad(grads, x, gx, fn)
-            if not retain_graph:
-                _free(fn)
+                    if gx.shape != x.data.shape:
+                        raise _wrong_shape(fn, x, gx)
+                    grads[x] = speed.add_grads(grads[x], gx) if x in grads else gx  # sum
+            if not retain_graph:  # free what fn saved (its inputs, hence their activations)
+                fn.inputs, fn.needs, fn.output = None, None, _dead_ref
     grads.update(kept)
     if accumulate:
         _accumulate(grads, wanted, create_graph)
@@ -252,4 +249,3 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
         else:
             result.append(g if isinstance(g, Tensor) else Tensor(g))
     return tuple(result)
-

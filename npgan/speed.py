@@ -27,10 +27,9 @@ from sys import getrefcount as _getrefcount
 import numpy
 
 from npgan import backend
+from npgan.autograd import Tensor
 
 # numpy is named here only to tell host arrays (cached, blocked) from device arrays.
-
-
 
 
 class ArrayCache:
@@ -209,9 +208,9 @@ def times(g, factor):
     memory (the cache's gain). A Tensor g (a rule under ``create_graph``) gets
     the plain, recorded product.
     """
-    if backend.is_array(g):
-        return backend.get_array_module(g).multiply(g, factor, out=empty_like(g))
-    return g * factor
+    if isinstance(g, Tensor):
+        return g * factor
+    return backend.get_array_module(g).multiply(g, factor, out=empty_like(g))
 
 
 def times_plain(g, factor):
@@ -231,7 +230,7 @@ def matmul_2d(a, b):
     (idioms.py). Both call the same BLAS routine on other shapes, so the numbers
     are the same.
     """
-    if not (backend.is_array(a) and backend.is_array(b)):
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
         return a @ b
     xp = backend.get_array_module(a)
     dtype = a.dtype if a.dtype == b.dtype else xp.result_type(a, b)
@@ -254,7 +253,7 @@ def sigmoid_pair(x):
     Gain: one exp and one division fewer per element (BCE from logits' gradient).
     A Tensor (``create_graph``) gets the plain pair, recorded.
     """
-    if not backend.is_array(x):
+    if isinstance(x, Tensor):
         return sigmoid_pair_plain(x)
     xp = backend.get_array_module(x)
     e = xp.exp(-xp.abs(x))
@@ -280,7 +279,7 @@ def add_grads(a, b):
     added into a reused array (:func:`empty_like`): a large sum does not page in
     fresh memory (part of the cache's gain).
     """
-    if not (backend.is_array(a) and backend.is_array(b)) or a.dtype != b.dtype:
+    if isinstance(a, Tensor) or isinstance(b, Tensor) or a.dtype != b.dtype:
         return a + b
     return backend.get_array_module(a).add(a, b, out=empty_like(a))
 

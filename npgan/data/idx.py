@@ -37,7 +37,6 @@ class DataError(ValueError):
     """A data file is missing or malformed; the message names the file and what is wrong."""
 
 
-
 def _read_bytes(path):
     """The whole content of ``path``, gunzipped when it starts with the gzip magic 1f 8b."""
     path = os.fspath(path)
@@ -166,9 +165,7 @@ def write_idx(path, array, compress=None):
     return path
 
 
-
 def _idx_magic(array):
     """The 4-byte IDX magic of ``array`` as an int (0x00000803 for uint8 with 3 dims)."""
     code = _IDX_CODES.get(array.dtype.newbyteorder("="), 0)
     return (code << 8) | array.ndim
-

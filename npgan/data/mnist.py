@@ -132,7 +132,6 @@ def _find_file(folder, name):
     return None, candidates
 
 
-
 def load_mnist_idx(data_dir, split="train"):
     """Read MNIST's IDX files for ``split`` ("train" or "test" = t10k) from ``data_dir``.
 

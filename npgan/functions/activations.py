@@ -34,7 +34,25 @@ class Tanh(Function):
         return xp.tanh(x, out=speed.empty_like(x))  # into a reused array (speed.py)
 
     def backward(self, gy, x, y):
-        return gy * (1 - y * y)
+        return apply(TanhGrad(), y, gy)  # gy * (1 - y * y)
+
+
+class TanhGrad(Function):
+    """Tanh's gradient as an op of its own, so it can be differentiated again:
+
+        z = gy (1 - y^2);   dgy = gz (1 - y^2) (this op again),   dy = -2 gz gy y
+    """
+
+    def forward(self, y, gy):
+        xp = backend.get_array_module(y)
+        d = xp.multiply(y, y, out=speed.empty_like(y))  # in place, into a reused array
+        xp.subtract(1, d, out=d)
+        d *= gy
+        return d
+
+    def backward(self, gz, y, gy, z):
+        return (-2 * gz * gy * y if self.needs[0] else None,
+                apply(TanhGrad(), y, gz) if self.needs[1] else None)
 
 
 class ReLU(Function):
@@ -85,7 +103,32 @@ class ELU(Function):
         return y
 
     def backward(self, gy, x, y):
-        return where(raw(x) > 0, gy, gy * (y + self.alpha))
+        return apply(ELUGrad(self.alpha), x, y, gy)  # gy (1 if x > 0 else y + a)
+
+
+class ELUGrad(Function):
+    """ELU's gradient as an op of its own, so it can be differentiated again:
+
+        z = gy (1 if x > 0 else y + a);   dgy = gz (1 if x > 0 else y + a) (this op again),
+        dy = gz gy [x <= 0],   dx = 0 (x only picks the branch)
+    """
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x, y, gy):
+        xp = backend.get_array_module(y)
+        d = xp.minimum(y, 0)            # y where x <= 0, 0 where x > 0
+        d += self.alpha                 # y + a, and a where x > 0 ...
+        if self.alpha != 1:
+            d = xp.where(x > 0, y.dtype.type(1), d)  # ... which must be 1 there
+        d *= gy
+        return d
+
+    def backward(self, gz, x, y, gy, z):
+        return (None,
+                where(raw(x) > 0, 0.0, gz * gy) if self.needs[1] else None,
+                apply(ELUGrad(self.alpha), x, y, gz) if self.needs[2] else None)
 
 
 class Softplus(Function):

@@ -21,7 +21,6 @@ def where(condition, a, b):
     return backend.get_array_module(condition).where(condition, a, b)
 
 
-
 # --- arithmetic ---------------------------------------------------------------
 
 class Add(Function):
@@ -119,7 +118,6 @@ def pow(a, b):
     return Pow()(*as_tensors(a, b))
 
 
-
 class Where(Function):
     """y = a where ``condition`` else b;  da = gy where condition, db = gy elsewhere."""
 
@@ -133,8 +131,6 @@ class Where(Function):
         zero = 0.0
         return (reduce_to(where(self.condition, gy, zero), a) if self.needs[0] else None,
                 reduce_to(where(self.condition, zero, gy), b) if self.needs[1] else None)
-
-
 
 
 # --- exp and log -----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A backward rule is written once, with operators and these helpers; it runs on raw
 arrays in a plain backward pass and on Tensors (recording a graph) under
-``create_graph=True``. :func:`apply` is what makes that work for a one-input op.
+``create_graph=True``. :func:`apply` is what makes that work for an op: a gradient
+written as an op of its own (``TanhGrad``, ``ELUGrad``) is then differentiable too.
 """
 import numbers
 
@@ -44,7 +45,10 @@ def as_tensors(a, b):
     return as_tensor(a, b), b
 
 
-def apply(fn, x):
-    """Run a one-input Function: record it for a Tensor, plain forward for an array."""
-    return fn(x) if isinstance(x, Tensor) else fn.forward(x)
-
+def apply(fn, *xs):
+    """Run Function ``fn`` on ``xs``: recorded when an input is a Tensor (a backward rule
+    under ``create_graph``: every input then taken as a Tensor), its plain forward on arrays."""
+    for x in xs:
+        if isinstance(x, Tensor):
+            return fn(*[x if isinstance(x, Tensor) else Tensor(x) for x in xs])
+    return fn.forward(*xs)

@@ -177,8 +177,6 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(d * d, reduction, "mse_loss")
 
 
-
-
 # Defined where they belong, importable from here under their old names.
 from npgan.functions.softmax import (  # noqa: E402,F401
     LogSoftmax, Softmax, SoftmaxCrossEntropy, log_softmax, softmax, softmax_cross_entropy)

@@ -49,8 +49,6 @@ def matmul(a, b):
     return MatMul()(a, b)
 
 
-
-
 class Linear(Function):
     """y = x W^T + b, x of shape (N, in), W (out, in), b (out,).
 
@@ -96,4 +94,3 @@ def linear(x, weight, bias=None):
     lead = x.shape[:-1]
     y = Linear()(reshape(x, (-1, x.shape[-1])), *args[1:])
     return reshape(y, lead + (weight.shape[0],))
-

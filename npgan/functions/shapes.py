@@ -34,7 +34,6 @@ def broadcast_to(x, shape):
     return apply(BroadcastTo(shape), x)
 
 
-
 def _normalize_axis(axis, ndim):
     if axis is None:
         return None
@@ -267,5 +266,3 @@ class AsType(Function):
 def astype(x, dtype):
     """``x`` cast to ``dtype`` (gradients are cast back to x's dtype)."""
     return AsType(backend.dtype(dtype))(x)
-
-
