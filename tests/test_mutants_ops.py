@@ -169,3 +169,15 @@ def test_a_constant_base_gives_only_the_exponents_gradient_without_warnings():
         (c ** x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1e150 * np.log(1e-300), 2.0 * np.log(4.0)],
                                rtol=1e-12)
+
+
+def test_dividing_by_a_tiny_constant_backpropagates_without_warnings():
+    """x / c with a constant c = 1e-200: dx = gy / c = 1e200, finite. The divisor's gradient
+    -gy x / c^2 (c^2 underflows to 0), not wanted, is never computed."""
+    import warnings
+    x = npgan.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    c = npgan.tensor(np.array([1e-200, 1e-200]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (x / c).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1e200, 1e200], rtol=1e-15)
