@@ -173,12 +173,7 @@ def machine_info(torch_mod, impls):
         info["torch_blas"] = ", ".join(blas) or "unknown"
         if torch_mod.cuda.is_available():
             info["torch_gpu"] = torch_mod.cuda.get_device_name(0)
-    if backend.cupy is not None:
-        info["cupy"] = backend.cupy.__version__
-        if backend.cupy_available():
-            props = backend.cupy.cuda.runtime.getDeviceProperties(0)
-            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-            info["gpu"] = f"{name}, {props['totalGlobalMem'] / 2 ** 30:.0f} GiB"
+    info.update(backend.device_facts())
     if "gpu" not in info:
         info["gpu"] = info.get("torch_gpu", "none found")
     commit = _git("rev-parse", "--short", "HEAD")

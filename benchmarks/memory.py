@@ -13,6 +13,7 @@ from pathlib import Path
 from benchmarks.impls import build_npgan
 from benchmarks.machine import ROOT
 from benchmarks.specs import MNIST
+from npgan import backend
 
 __all__ = ["rss_kib", "memory_check", "memory_in_subprocess"]
 
@@ -45,13 +46,12 @@ def memory_check(backends, batch, steps_a, steps_b, pool, log=print):
                     gc.collect()
                     rss_a = rss_kib()
                     if name == "cupy":
-                        import cupy
-                        pool_bytes = [cupy.get_default_memory_pool().used_bytes()]
+                        pool_bytes = [backend.device_memory_in_use()]
             runner.sync()
             gc.collect()
             rss_b = rss_kib()
             if name == "cupy":
-                pool_bytes.append(cupy.get_default_memory_pool().used_bytes())
+                pool_bytes.append(backend.device_memory_in_use())
         finally:
             runner.close()
         growth = None if rss_a is None else 100.0 * (rss_b - rss_a) / rss_a

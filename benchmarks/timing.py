@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmarks.impls import IMPL_ORDER
 from benchmarks.specs import case_label, step_flops
+from npgan import backend
 
 __all__ = ["OtherCPU", "other_cpu_now", "time_steps", "Bench", "merge_peaks", "matmul_peaks"]
 
@@ -230,14 +231,18 @@ def matmul_peaks(n, repeats, torch_mod, gpu_numpy_like):
         tc = torch_mod.empty((n, n))
         peaks["cpu_torch"] = dict(_peak(lambda: torch_mod.mm(ta, tb, out=tc), lambda: None, n,
                                         repeats), library="PyTorch CPU")
-    if gpu_numpy_like == "cupy":
-        import cupy
-        ga, gb = cupy.asarray(a), cupy.asarray(b)
-        gc_ = cupy.empty((n, n), cupy.float32)
-        sync = cupy.cuda.get_current_stream().synchronize
-        peaks["gpu"] = dict(_peak(lambda: cupy.matmul(ga, gb, out=gc_), sync, n, repeats),
-                            library="CuPy (the BLAS npgan uses on the GPU)")
-        del ga, gb, gc_
+    if gpu_numpy_like == "cupy":  # npgan's own GPU arrays, through the shim
+        previous = backend.get_backend()
+        backend.set_backend("cupy")
+        try:
+            xp = backend.get_xp()
+            ga, gb = xp.asarray(a), xp.asarray(b)
+            gc_ = xp.empty((n, n), xp.float32)
+            peaks["gpu"] = dict(_peak(lambda: xp.matmul(ga, gb, out=gc_), backend.synchronize, n,
+                                      repeats), library="CuPy (the BLAS npgan uses on the GPU)")
+            del ga, gb, gc_
+        finally:
+            backend.set_backend(previous)
     elif gpu_numpy_like == "torch-cuda":
         ta, tb = torch_mod.from_numpy(a).cuda(), torch_mod.from_numpy(b).cuda()
         peaks["gpu"] = dict(_peak(lambda: torch_mod.mm(ta, tb), torch_mod.cuda.synchronize, n,

@@ -225,6 +225,25 @@ def synchronize():
         cupy.cuda.get_current_stream().synchronize()
 
 
+def device_facts():
+    """For reports: ``{"cupy": version, "gpu": "name, N GiB"}`` as far as known; {} without CuPy."""
+    if cupy is None:
+        return {}
+    facts = {"cupy": cupy.__version__}
+    if cupy_available():
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        facts["gpu"] = f"{name}, {props['totalGlobalMem'] / 2 ** 30:.0f} GiB"
+    return facts
+
+
+def device_memory_in_use():
+    """Bytes CuPy's memory pool holds for live arrays, or None on the CPU (for memory checks)."""
+    if _state["name"] != "cupy":
+        return None
+    return cupy.get_default_memory_pool().used_bytes()
+
+
 # --- dtypes -----------------------------------------------------------------
 
 def dtype(name):

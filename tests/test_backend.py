@@ -103,6 +103,24 @@ def test_cupy_with_a_gpu_counts_as_available(monkeypatch):
     assert npgan.available_backends() == ["numpy", "cupy"]
 
 
+def test_device_facts_and_memory_for_the_benchmark_report(monkeypatch):
+    # on the CPU: no facts without CuPy, and no device memory to report
+    monkeypatch.setattr(backend, "cupy", None)
+    assert backend.device_facts() == {}
+    assert backend.device_memory_in_use() is None
+    # CuPy with one GPU: its version, the device's name and memory in GiB, the pool's bytes
+    stub = _stub_cupy(count=1)
+    stub.__version__ = "14.2.0"
+    stub.cuda.runtime.getDeviceProperties = lambda i: {"name": b"NVIDIA H200",
+                                                       "totalGlobalMem": 141 * 2 ** 30}
+    stub.get_default_memory_pool = lambda: types.SimpleNamespace(used_bytes=lambda: 4096)
+    monkeypatch.setattr(backend, "cupy", stub)
+    assert backend.device_facts() == {"cupy": "14.2.0", "gpu": "NVIDIA H200, 141 GiB"}
+    assert backend.device_memory_in_use() is None, "the CPU backend holds no device memory"
+    monkeypatch.setitem(backend._state, "name", "cupy")
+    assert backend.device_memory_in_use() == 4096
+
+
 def test_switching_to_the_same_backend_keeps_the_generator():
     npgan.manual_seed(3)
     npgan.random.randn(3)
