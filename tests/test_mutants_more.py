@@ -143,3 +143,45 @@ def test_softmax_cross_entropy_second_order_on_the_device():
     soft = np.exp(x_np) / np.exp(x_np).sum(axis=1, keepdims=True)
     onehot = np.array([[0, 0, 1.0], [1.0, 0, 0]])
     np.testing.assert_allclose(g, (soft - onehot) / 2, rtol=1e-12)
+
+
+def test_backward_into_a_wanted_intermediate_fills_its_grad_only():
+    """backward(inputs=[y]) for a non-leaf y: y.grad is d(out)/dy (as PyTorch), x.grad untouched."""
+    x = npgan.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    y = x * 3.0
+    (y * y).sum().backward(inputs=[y])
+    np.testing.assert_array_equal(y.grad.numpy(), [6.0, -12.0])
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.0, 0.5])
+def test_elu_values_for_alphas_other_than_one(alpha):
+    x = np.array([-2.0, -0.5, 0.0, 1.5])
+    y = F.elu(npgan.tensor(x), alpha=alpha).numpy()
+    np.testing.assert_allclose(y, np.where(x > 0, x, alpha * np.expm1(x)), rtol=1e-14)
+
+
+def test_matmul_message_for_a_batched_b_names_its_second_to_last_dim():
+    with pytest.raises(ValueError, match=r"^matmul: shapes \(2, 3\) and \(5, 4, 6\) are not "
+                                         r"aligned: 3 \(last dim of a\) != 4 \(second-to-last "
+                                         r"dim of b\)$"):
+        ops.matmul(npgan.tensor(np.ones((2, 3))), npgan.tensor(np.ones((5, 4, 6))))
+
+
+def test_a_generator_never_seeded_is_seeded_with_zero():
+    """Switching backends drops the generator; the next draw seeds a new one with 0."""
+    npgan.manual_seed(0)
+    expected = npgan.random.randn(4).numpy()
+    npgan.manual_seed(5)
+    backend.set_backend("gpusim")
+    backend.set_backend("numpy")  # another backend and back: no generator now
+    np.testing.assert_array_equal(npgan.random.randn(4).numpy(), expected)
+
+
+def test_device_uniforms_have_the_asked_shape_and_dtype():
+    def run():
+        u = npgan.random.rand(2, 3)
+        return u.shape, u.dtype, u.numpy()
+    shape, dtype, values = _on_device(run)
+    assert shape == (2, 3) and dtype == np.float32
+    assert ((values >= 0) & (values < 1)).all()
