@@ -51,6 +51,7 @@ import time
 import npgan
 from npgan import backend, losses, metrics, nn, optim, runs
 from npgan import random as nprandom
+from npgan.tools import plots
 from npgan.gan import ExponentialMovingAverage, linear_decay
 
 REAL_MEAN, REAL_STD = 4.0, 1.25
@@ -140,7 +141,7 @@ def train_step(G, D, g_opt, d_opt, args):
 
 def plot(path, samples, history, args, summary):
     """Three panels: the densities, the losses, and D's outputs over training."""
-    plt = runs.pyplot()
+    plt = plots.pyplot()
     np = backend.numpy  # host arrays for plotting
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     ax = axes[0]
@@ -153,12 +154,12 @@ def plot(path, samples, history, args, summary):
     ax.set_title(f"W1 {summary['w1']:.4f}   KS {summary['ks']:.4f}")
     ax.set_xlabel("x")
     ax.legend(fontsize=8, loc="upper left")
-    runs.plot_losses_and_d_outputs(axes[1:], history, args.g_loss,
+    plots.plot_losses_and_d_outputs(axes[1:], history, args.g_loss,
                                    window=max(1, len(history["step"]) // 100))
     fig.suptitle(f"1-D Gaussian GAN: {args.steps} steps, seed {args.seed}, {args.backend} "
                  f"{args.dtype}; generated mean {summary['mean']:.3f}, std {summary['std']:.3f}",
                  fontsize=10)
-    runs.save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def main(argv=None):
@@ -174,8 +175,8 @@ def run(args, backend_name):
     args.backend = backend_name
     say = (lambda *a: None) if args.quiet else print
     npgan.manual_seed(args.seed)
-    G = runs.mlp([args.noise_dim, args.hidden, args.hidden, 1], nn.ELU)
-    D = runs.mlp([1, args.hidden, args.hidden, 1], nn.ELU)
+    G = nn.mlp([args.noise_dim, args.hidden, args.hidden, 1], nn.ELU)
+    D = nn.mlp([1, args.hidden, args.hidden, 1], nn.ELU)
     betas = (args.beta1, args.beta2)
     g_opt = optim.Adam(G.parameters(), lr=args.lr, betas=betas)
     d_opt = optim.Adam(D.parameters(), lr=args.d_lr, betas=betas)

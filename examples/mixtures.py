@@ -50,6 +50,7 @@ import time
 import npgan
 from npgan import backend, datasets, metrics, nn, objectives, optim, runs
 from npgan import random as nprandom
+from npgan.tools import plots
 from npgan.gan import GANTrainer, Packed, linear_decay
 
 EVAL_SAMPLES = 2_500
@@ -131,8 +132,8 @@ def parse_args(argv):
 def build(args):
     """G, D and the trainer for these arguments (backend and seed already set)."""
     hidden = [args.hidden] * args.layers
-    G = runs.mlp([args.noise_dim, *hidden, 2], nn.ReLU)
-    D = runs.mlp([2 * args.pack, *hidden, 1], lambda: nn.LeakyReLU(0.2))
+    G = nn.mlp([args.noise_dim, *hidden, 2], nn.ReLU)
+    D = nn.mlp([2 * args.pack, *hidden, 1], lambda: nn.LeakyReLU(0.2))
     if args.pack > 1:
         D = Packed(D, args.pack)
     if args.optimizer == "rmsprop":
@@ -175,7 +176,7 @@ def snapshot(trainer, noise, args):
 
 def plot(path, snaps, args, result):
     """One panel per snapshot: D's output (heat map), real modes (circles), G's samples (dots)."""
-    plt = runs.pyplot()
+    plt = plots.pyplot()
     centres = datasets.mode_centres(args.dataset)
     h = EXTENT[args.dataset]
     fig, axes = plt.subplots(1, len(snaps), figsize=(3.6 * len(snaps), 3.8), squeeze=False)
@@ -196,7 +197,7 @@ def plot(path, snaps, args, result):
     fig.suptitle(f"{args.dataset}, {args.loss}, seed {args.seed}: {result['modes']} modes, "
                  f"{result['hq']:.1f}% high quality, reverse KL "
                  f"{'inf' if kl is None else f'{kl:.3f}'} (background: {label})", fontsize=10)
-    runs.save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def main(argv=None):

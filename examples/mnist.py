@@ -64,6 +64,7 @@ import time
 import npgan
 from npgan import backend, checkpoint, data, nn, optim, runs, scoring
 from npgan import random as nprandom
+from npgan.tools import plots
 from npgan.gan import GANTrainer, Packed, TrainingDiverged
 
 NOISE_DIM = 100
@@ -78,12 +79,12 @@ RESUME_KEYS = ("d_layers", "g_layers", "pack", "dtype", "batch_size", "g_loss", 
 
 def build_discriminator(layers=D_LAYERS):
     """D: LeakyReLU(0.2) and Dropout(0.3) after each hidden layer; one logit out."""
-    return runs.mlp(layers, lambda: nn.LeakyReLU(0.2), dropout=0.3)
+    return nn.mlp(layers, lambda: nn.LeakyReLU(0.2), dropout=0.3)
 
 
 def build_generator(layers=G_LAYERS):
     """G: LeakyReLU(0.2) after each hidden layer, Tanh on the 784 pixels."""
-    return runs.mlp(layers, lambda: nn.LeakyReLU(0.2), out_activation=nn.Tanh)
+    return nn.mlp(layers, lambda: nn.LeakyReLU(0.2), out_activation=nn.Tanh)
 
 
 def parse_args(argv):
@@ -152,33 +153,33 @@ def image_grid(images, side=GRID_SIDE):
 
 def save_grid(path, images, title=None):
     """Save the grid as a PNG: dark strokes on white, as digits are printed."""
-    fig, ax = runs.pyplot().subplots(figsize=(4, 4.3 if title else 4))
+    fig, ax = plots.pyplot().subplots(figsize=(4, 4.3 if title else 4))
     ax.imshow(-image_grid(images), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    runs.save_figure(fig, path, pad=0.2)
+    plots.save_figure(fig, path, pad=0.2)
 
 
 def save_progress(path, snapshots):
     """Several grids side by side, labelled with their step: the same noise, improving."""
-    fig, axes = runs.pyplot().subplots(1, len(snapshots), figsize=(2.6 * len(snapshots), 2.9))
+    fig, axes = plots.pyplot().subplots(1, len(snapshots), figsize=(2.6 * len(snapshots), 2.9))
     axes = [axes] if len(snapshots) == 1 else axes
     for ax, (step, images) in zip(axes, snapshots):
         ax.imshow(-image_grid(images), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(f"step {step}", fontsize=9)
         ax.set_axis_off()
-    runs.save_figure(fig, path, pad=0.3)
+    plots.save_figure(fig, path, pad=0.3)
 
 
 def save_losses(path, history, args, epoch_steps):
     """Two panels: the losses, and D(x) and D(G(z)), as moving averages over training."""
-    fig, axes = runs.pyplot().subplots(1, 2, figsize=(11, 3.6))
-    runs.plot_losses_and_d_outputs(
+    fig, axes = plots.pyplot().subplots(1, 2, figsize=(11, 3.6))
+    plots.plot_losses_and_d_outputs(
         axes, history, args.g_loss, window=max(1, min(epoch_steps, len(history["step"]) // 50)),
         window_unit=" steps", d_labels=("D(x), real", "D(G(z)), generated"),
         d_title="discriminator outputs (batch means)")
-    runs.save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def run_config(args, train):

@@ -37,6 +37,7 @@ import sys
 import npgan
 from npgan import activations, backend, losses, nn, optim, runs
 from npgan import random as nprandom
+from npgan.tools import plots
 from npgan.gan import GANTrainer
 
 REAL_MEAN, REAL_STD = 4.0, 1.25
@@ -115,7 +116,7 @@ def measure(G, D, z):
 def run(args, say):
     """Pretrain D, then one run per G loss from that start; returns the start and the records."""
     npgan.manual_seed(args.seed)
-    G, D = runs.mlp(SIZES, nn.ELU), runs.mlp(SIZES, nn.ELU)
+    G, D = nn.mlp(SIZES, nn.ELU), nn.mlp(SIZES, nn.ELU)
     pretrainer = make_trainer(G, D, "non-saturating", args.g_optimizer)
     for _ in range(args.d_pretrain):
         pretrainer.d_step()  # D only: G stays as initialised
@@ -130,7 +131,7 @@ def run(args, say):
     records = {}
     for g_loss in LOSSES:
         npgan.manual_seed(args.seed + 1)  # the same data and noise for both runs
-        G, D = runs.mlp(SIZES, nn.ELU), runs.mlp(SIZES, nn.ELU)
+        G, D = nn.mlp(SIZES, nn.ELU), nn.mlp(SIZES, nn.ELU)
         G.load_state_dict(g_state)
         D.load_state_dict(d_state)
         trainer = make_trainer(G, D, g_loss, args.g_optimizer)
@@ -150,7 +151,7 @@ def run(args, say):
 
 def plot(path, start, records, args):
     """Three panels, log-scale y: the formulas, the measured gradient norms, D(G(z)) over training."""
-    plt = runs.pyplot()
+    plt = plots.pyplot()
     np = backend.numpy
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
 
@@ -198,7 +199,7 @@ def plot(path, start, records, args):
 
     fig.suptitle(f"Saturation of the minimax generator loss (1-D GAN, seed {args.seed}, "
                  f"D pretrained {args.d_pretrain} steps)", fontsize=10)
-    runs.save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def main(argv=None):

@@ -347,8 +347,8 @@ def run(args):
     """Build the tiny GAN, take one D step and one G step, print them; the exit status."""
     say = (lambda *a: None) if args.quiet else print
     npgan.manual_seed(args.seed)
-    G = runs.mlp([1, HIDDEN, 1], nn.Tanh)  # Linear(1, 3) -> tanh -> Linear(3, 1)
-    D = runs.mlp([1, HIDDEN, 1], nn.Tanh)
+    G = nn.mlp([1, HIDDEN, 1], nn.Tanh)  # Linear(1, 3) -> tanh -> Linear(3, 1)
+    D = nn.mlp([1, HIDDEN, 1], nn.Tanh)
     g_opt = optim.Adam(G.parameters(), lr=LR, betas=BETAS, eps=ADAM_EPS)
     d_opt = optim.Adam(D.parameters(), lr=LR, betas=BETAS, eps=ADAM_EPS)
     say(f"A tiny GAN, one D step and one G step by hand: float64, seed {args.seed}, "

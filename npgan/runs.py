@@ -3,9 +3,9 @@
 The lesson of each example is its training loop; this module is what every
 script needs around it, written once: checked command lines, a checked output
 folder, a backend chosen with a clean exit, BLAS threads, Ctrl-C that stops
-cleanly, strict JSON, the MLPs, the common plots and one-line messages.
+cleanly, strict JSON and one-line messages. (The MLP builder every example uses is
+:func:`npgan.nn.mlp`; the common plots are in :mod:`npgan.tools.plots`.)
 
-* :func:`mlp`: the stacks of Linear layers and activations every example builds;
 * :func:`run_example`: the body of an example's ``main``: matplotlib checked,
   the backend chosen (exit status 2 when it cannot run), the default dtype set
   and everything restored afterwards, a failure printed as one line (exit 1);
@@ -14,8 +14,6 @@ cleanly, strict JSON, the MLPs, the common plots and one-line messages.
 * :class:`TrainingLog`: the losses and D's mean outputs of each step, kept on
   the device and read back at once when a progress line is printed, which is
   also when a diverged run (NaN or inf) is stopped;
-* :func:`pyplot`, :func:`save_figure` and :func:`plot_losses_and_d_outputs`:
-  matplotlib without a display, and the two panels of training curves;
 * :class:`ArgumentParser` and the ``type=`` checkers (:func:`positive_float`,
   :func:`unit_interval`, ...): a user mistake is one line on stderr and exit
   status 2 (:data:`EXIT_USAGE`), before any work is done;
@@ -35,8 +33,8 @@ Errors meant for the user are :class:`UsageError` (exit 2) and :class:`RunError`
 (exit 1); :func:`error_line` formats either, or a
 :class:`npgan.gan.TrainingDiverged`, as one line.
 
-Host code: the plots and the fetched numbers are host arrays, so this module
-uses numpy directly; what runs on the device (:class:`TrainingLog`'s sums) asks
+Host code: the fetched numbers are host arrays, so this module uses numpy
+directly; what runs on the device (:class:`TrainingLog`'s sums) asks
 the backend for its array module.
 """
 import argparse
@@ -46,11 +44,8 @@ import os
 import signal
 import sys
 import threading
-import time
 
-import numpy as np
-
-from npgan import backend, nn
+from npgan import backend
 from npgan.gan import TrainingDiverged
 
 EXIT_FAILED = 1
@@ -67,30 +62,6 @@ class UsageError(ValueError):
 
 class RunError(RuntimeError):
     """A run that cannot go on (its results cannot be written, ...): one line, exit status 1."""
-
-
-# --- the networks ----------------------------------------------------------------------------
-
-def mlp(sizes, activation, out_activation=None, dropout=0.0):
-    """The multilayer perceptron of every example: Linear layers of the given ``sizes``, with
-    ``activation()`` after each hidden one (then Dropout when ``dropout``) and an optional
-    ``out_activation()`` after the last.
-
-    ``mlp([2, 48, 48, 1], nn.ELU)`` is Linear(2, 48) -> ELU -> Linear(48, 48) -> ELU ->
-    Linear(48, 1). ``activation`` is a layer class or a function that makes one
-    (``lambda: nn.LeakyReLU(0.2)``). The layers are made first to last, so a seeded run
-    draws the same initial weights as the same ``nn.Sequential`` written out.
-    """
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    if out_activation is not None:
-        layers.append(out_activation())
-    return nn.Sequential(*layers)
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -532,58 +503,3 @@ class TrainingLog:
         if not self.history["step"]:
             return None
         return {key: values[-1] for key, values in self.history.items()}
-
-
-# --- pictures --------------------------------------------------------------------------------
-
-def pyplot():
-    """``matplotlib.pyplot``, drawing to files only (the Agg backend: no display needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def save_figure(fig, path, pad=1.08):
-    """Lay ``fig`` out (``tight_layout(pad=pad)``), write it to ``path`` at 80 dpi, close it."""
-    fig.tight_layout(pad=pad)
-    fig.savefig(path, dpi=80)
-    pyplot().close(fig)
-
-
-def moving_average(steps, values, window):
-    """``(steps, values)`` as means over ``window`` consecutive steps, each at its last step."""
-    steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
-    if window == 1:
-        return steps, values
-    return steps[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid")
-
-
-def plot_losses_and_d_outputs(axes, history, g_loss, window, window_unit="",
-                              d_labels=("D(x)", "D(G(z))"), d_title="discriminator outputs"):
-    """Two panels of training curves, as moving averages over ``window`` steps.
-
-    ``axes[0]``: D's and G's losses (``g_loss`` names G's), with D's loss at the
-    equilibrium D(x) = D(G(z)) = 1/2, 2 ln 2. ``axes[1]``: D's mean outputs on
-    real and generated samples (labelled ``d_labels``), with 1/2, where D can no
-    longer tell them apart. ``history`` is a dict of lists ``step``, ``d_loss``,
-    ``g_loss``, ``d_real`` and ``d_fake`` (:class:`TrainingLog`, ``GANTrainer``).
-    """
-    def curve(key):
-        return moving_average(history["step"], history[key], window)
-
-    ax = axes[0]
-    ax.plot(*curve("d_loss"), label="D loss")
-    ax.plot(*curve("g_loss"), label=f"G loss ({g_loss})")
-    ax.axhline(2 * math.log(2), color="gray", lw=0.8, ls="--", label="D loss at equilibrium, 2 ln 2")
-    ax.set_xlabel("step")
-    ax.set_title(f"losses (moving average of {window}{window_unit})")
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    ax.plot(*curve("d_real"), label=d_labels[0])
-    ax.plot(*curve("d_fake"), label=d_labels[1])
-    ax.axhline(0.5, color="gray", lw=0.8, ls="--")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("step")
-    ax.set_title(d_title)
-    ax.legend(fontsize=8)

@@ -93,7 +93,7 @@ def test_the_written_out_loop_is_the_trainers_algorithm(example, tmp_path):
     """The script's own loop (train_step) draws and updates exactly as npgan.gan.GANTrainer:
     the same seed gives bitwise the same results (the README's seed-0 row rests on this)."""
     import npgan
-    from npgan import metrics, nn, optim, runs
+    from npgan import metrics, nn, optim
     from npgan import random as nprandom
     from npgan.gan import GANTrainer
 
@@ -101,8 +101,8 @@ def test_the_written_out_loop_is_the_trainers_algorithm(example, tmp_path):
     m = run(example, tmp_path, *flags)
     args = example.parse_args(flags + ["--out", str(tmp_path)])
     npgan.manual_seed(args.seed)
-    G = runs.mlp([args.noise_dim, args.hidden, args.hidden, 1], nn.ELU)
-    D = runs.mlp([1, args.hidden, args.hidden, 1], nn.ELU)
+    G = nn.mlp([args.noise_dim, args.hidden, args.hidden, 1], nn.ELU)
+    D = nn.mlp([1, args.hidden, args.hidden, 1], nn.ELU)
     betas = (args.beta1, args.beta2)
     trainer = GANTrainer(
         G, D, optim.Adam(G.parameters(), lr=args.lr, betas=betas),

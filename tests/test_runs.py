@@ -13,12 +13,12 @@ from npgan.gan import TrainingDiverged
 
 
 def test_mlp_puts_the_activation_after_each_hidden_layer():
-    net = runs.mlp([3, 8, 8, 1], nn.ELU)
+    net = nn.mlp([3, 8, 8, 1], nn.ELU)
     assert [type(m).__name__ for m in net] == ["Linear", "ELU", "Linear", "ELU", "Linear"]
-    net = runs.mlp([4, 5, 2], lambda: nn.LeakyReLU(0.2), dropout=0.3, out_activation=nn.Tanh)
+    net = nn.mlp([4, 5, 2], lambda: nn.LeakyReLU(0.2), dropout=0.3, out_activation=nn.Tanh)
     assert [type(m).__name__ for m in net] == ["Linear", "LeakyReLU", "Dropout", "Linear", "Tanh"]
     npgan.manual_seed(0)  # the same draws as the Sequential written out
-    a = runs.mlp([2, 4, 1], nn.Tanh).state_dict()
+    a = nn.mlp([2, 4, 1], nn.Tanh).state_dict()
     npgan.manual_seed(0)
     b = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1)).state_dict()
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
@@ -47,7 +47,7 @@ def test_training_log_reads_the_steps_at_once_and_stops_at_the_first_nan():
 
 
 def test_training_log_checks_the_networks_parameters():
-    net = runs.mlp([1, 2, 1], nn.Tanh)
+    net = nn.mlp([1, 2, 1], nn.Tanh)
     log = runs.TrainingLog()
     _record(log, 1, 1.0, np.zeros((2, 1), np.float32))
     log.fetch(D=net)

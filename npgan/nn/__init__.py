@@ -3,11 +3,11 @@
 * :mod:`npgan.nn.module`: :class:`Parameter`, :class:`Module` (parameters, buffers,
   sub-modules, ``state_dict``);
 * :mod:`npgan.nn.layers`: :class:`Linear`, the activation layers, :class:`Dropout`,
-  :class:`Sequential`.
+  :class:`Sequential`, and :func:`mlp`, the stack of Linear layers every example builds.
 """
 from npgan.nn.module import Module, Parameter
 from npgan.nn.layers import (ELU, Dropout, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
-                             Tanh)
+                             Tanh, mlp)
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh",
-           "Dropout", "Sequential"]
+           "Dropout", "Sequential", "mlp"]

@@ -129,3 +129,25 @@ class Sequential(Module):
         for layer in self._modules.values():
             x = layer(x)
         return x
+
+
+def mlp(sizes, activation, out_activation=None, dropout=0.0):
+    """The multilayer perceptron of every example: Linear layers of the given ``sizes``, with
+    ``activation()`` after each hidden one (then Dropout when ``dropout``) and an optional
+    ``out_activation()`` after the last.
+
+    ``mlp([2, 48, 48, 1], nn.ELU)`` is Linear(2, 48) -> ELU -> Linear(48, 48) -> ELU ->
+    Linear(48, 1). ``activation`` is a layer class or a function that makes one
+    (``lambda: nn.LeakyReLU(0.2)``). The layers are made first to last, so a seeded run
+    draws the same initial weights as the same ``nn.Sequential`` written out.
+    """
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+            if dropout:
+                layers.append(Dropout(dropout))
+    if out_activation is not None:
+        layers.append(out_activation())
+    return Sequential(*layers)
