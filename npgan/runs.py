@@ -45,6 +45,8 @@ import signal
 import sys
 import threading
 
+import numpy as np
+
 from npgan import backend
 from npgan.gan import TrainingDiverged
 
@@ -276,7 +278,10 @@ def run_example(prog, body, backend_name=None, dtype=None, needs_plots=True, err
     try:
         if dtype is not None:
             backend.set_default_dtype(dtype)
-        return body(chosen)
+        # A diverging run overflows before its loss turns NaN; the trainer's watch reports that
+        # as one line (TrainingDiverged), so NumPy's RuntimeWarnings would only bury it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return body(chosen)
     except (TrainingDiverged, RunError, *errors) as exc:
         print(error_line(prog, exc), file=sys.stderr)
         return EXIT_FAILED

@@ -112,6 +112,18 @@ def test_1_mixtures_probe_exits_1_with_one_line_and_no_metrics(load_example, tmp
 
 
 @needs_matplotlib
+def test_1_divergence_is_one_line_on_stderr_without_numpy_warnings(tmp_path):
+    # the probe as a user runs it: NumPy's overflow warnings must not bury the one line
+    cmd = [sys.executable, str(REPO / "examples" / "mixtures.py"), "--dataset", "ring", "--loss",
+           "ns", "--lr", "1e4", "--steps", "300", "--hidden", "32", "--batch-size", "64",
+           "--quiet", "--out", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "training diverged at step" in lines[0], proc.stderr
+
+
+@needs_matplotlib
 def test_1_mnist_divergence_keeps_the_last_good_checkpoint(load_example, tmp_path, capsys,
                                                            monkeypatch):
     example = load_example("mnist")
