@@ -9,8 +9,10 @@ from npgan.functions.arithmetic import exp, log
 from npgan.functions.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                     mse_loss)
 from npgan.functions.matrix import linear
+from npgan.functions.normalization import batch_norm, layer_norm
 from npgan.functions.softmax import log_softmax, softmax, softmax_cross_entropy
 
 __all__ = ["linear", "relu", "elu", "leaky_relu", "sigmoid", "tanh", "exp", "log",
            "softplus", "dropout", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "mse_loss", "softmax", "log_softmax", "softmax_cross_entropy"]
+           "mse_loss", "softmax", "log_softmax", "softmax_cross_entropy", "batch_norm",
+           "layer_norm"]

@@ -10,7 +10,9 @@ One file per family:
 * :mod:`~npgan.functions.matrix`: ``matmul`` and ``linear``;
 * :mod:`~npgan.functions.activations`: sigmoid, tanh, relu, leaky_relu, elu, softplus, dropout;
 * :mod:`~npgan.functions.losses`: binary cross-entropy (probabilities, logits), MSE;
-* :mod:`~npgan.functions.softmax`: softmax, log_softmax, softmax cross-entropy.
+* :mod:`~npgan.functions.softmax`: softmax, log_softmax, softmax cross-entropy;
+* :mod:`~npgan.functions.normalization`: batch_norm, layer_norm (one ``Normalize`` op,
+  differentiable to any order).
 
 The arithmetic, shape and matrix functions are gathered here, and this package
 is also ``npgan.ops`` (``npgan.ops.linear``, ``npgan.ops.exp``, ...).

@@ -59,7 +59,7 @@ class Normalize(Function):
 
 
 def _inv_std(x, axes, eps):
-    """1 / sqrt(var(x) + eps) over ``axes`` with recorded ops (Normalize's rule under create_graph)."""
+    """1 / sqrt(var(x) + eps) over ``axes``, recorded (Normalize's rule under create_graph)."""
     xc = x - x.mean(axis=axes, keepdims=True)
     return ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
 
@@ -81,7 +81,8 @@ def _check_vector(name, what, v, shape, x):
     if v is None:
         return
     if not (isinstance(v, Tensor) or backend.is_array(v)):
-        raise TypeError(f"{name}: {what} must be a Tensor, an array or None, got {type(v).__name__}")
+        raise TypeError(
+            f"{name}: {what} must be a Tensor, an array or None, got {type(v).__name__}")
     if tuple(v.shape) != tuple(shape):
         raise ValueError(
             f"{name}: {what} must have shape {tuple(shape)} for an input of shape {x.shape}, "

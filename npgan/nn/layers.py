@@ -1,4 +1,4 @@
-"""Layers: Linear, the activation layers, Dropout and Sequential.
+"""Layers: Linear, the activation layers, Dropout, Flatten, Unflatten and Sequential.
 
 Each layer holds its parameters and calls one function of :mod:`npgan.functions`.
 """
@@ -106,6 +106,99 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+def _dim_in_range(layer, what, d, x):
+    """Dimension ``d`` (negative counts from the end) of ``x`` as an index in [0, ndim)."""
+    if not -x.ndim <= d < x.ndim:
+        raise ValueError(
+            f"{layer}: {what} {d} is out of range for an input of shape {x.shape} "
+            f"({x.ndim} dimension{'s' if x.ndim != 1 else ''}: expected one in "
+            f"[{-x.ndim}, {x.ndim - 1}])")
+    return d % x.ndim
+
+
+class Flatten(Module):
+    """Dims ``start_dim`` to ``end_dim`` (inclusive; negative counts from the end) merged into one:
+
+        (N, C, H, W) -> (N, C * H * W)  with the defaults start_dim=1, end_dim=-1.
+
+    A reshape (its gradient is the reshape back), as ``torch.nn.Flatten``.
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        for what, d in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not isinstance(d, int) or isinstance(d, bool):
+                raise TypeError(f"Flatten: {what} must be an int, got {d!r}")
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        layer = f"Flatten({self.extra_repr()})"
+        if x.ndim == 0:  # as PyTorch: a scalar is taken as one element, shape (1,)
+            x = x.reshape((1,))
+        start = _dim_in_range(layer, "start_dim", self.start_dim, x)
+        end = _dim_in_range(layer, "end_dim", self.end_dim, x)
+        if start > end:
+            raise ValueError(
+                f"{layer}: start_dim comes after end_dim for an input of shape {x.shape} "
+                f"(dims {start} and {end}); flatten needs start_dim <= end_dim")
+        merged = 1
+        for n in x.shape[start:end + 1]:
+            merged *= n
+        return x.reshape(x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Dim ``dim`` split into the dims ``unflattened_size`` (their product must be its size; one
+    of them may be -1, inferred):
+
+        Unflatten(1, (128, 7, 7)): (N, 6272) -> (N, 128, 7, 7).
+
+    A reshape (its gradient is the reshape back), as ``torch.nn.Unflatten``.
+    """
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise TypeError(f"Unflatten: dim must be an int, got {dim!r}")
+        try:
+            size = tuple(unflattened_size)
+        except TypeError:
+            size = None
+        if not size or not all(isinstance(n, int) and not isinstance(n, bool) and
+                               (n >= 0 or n == -1) for n in size) or size.count(-1) > 1:
+            raise ValueError(
+                f"Unflatten: unflattened_size must be a non-empty tuple of sizes >= 0 (at most "
+                f"one -1, inferred), got {unflattened_size!r}")
+        self.dim, self.unflattened_size = dim, size
+
+    def forward(self, x):
+        layer = f"Unflatten({self.extra_repr()})"
+        d = _dim_in_range(layer, "dim", self.dim, x)
+        n = x.shape[d]
+        known = 1
+        for s in self.unflattened_size:
+            known *= s if s != -1 else 1
+        size = self.unflattened_size
+        if -1 in size:
+            fits = known > 0 and n % known == 0
+            if fits:
+                size = tuple(n // known if s == -1 else s for s in size)
+        else:
+            fits = known == n
+        if not fits:
+            raise ValueError(
+                f"{layer}: dimension {d} of the input (shape {x.shape}) has size {n}, which "
+                f"cannot be split into {self.unflattened_size} (product {known}"
+                f"{' times the inferred -1' if -1 in self.unflattened_size else ''})")
+        return x.reshape(x.shape[:d] + size + x.shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Sequential(Module):

@@ -149,9 +149,9 @@ class LayerNorm(Module):
         xp = backend.get_xp()
         self.normalized_shape = tuple(int(n) for n in shape)
         self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
-        self.weight = Parameter(xp.ones(self.normalized_shape, dtype=d)) if elementwise_affine else None
-        self.bias = Parameter(xp.zeros(self.normalized_shape, dtype=d)) \
-            if elementwise_affine and bias else None
+        shape = self.normalized_shape
+        self.weight = Parameter(xp.ones(shape, dtype=d)) if elementwise_affine else None
+        self.bias = Parameter(xp.zeros(shape, dtype=d)) if elementwise_affine and bias else None
 
     def forward(self, x):
         k = len(self.normalized_shape)
