@@ -125,9 +125,7 @@ class MLP:
         self.v = np.zeros(total, dtype)
         self.tmp = np.empty(total, dtype)
         self.t = 0
-        self._chunks = [tuple(a[i:i + ADAM_CHUNK] for a in (self.grad, self.m, self.v, self.tmp,
-                                                          self.theta))
-                        for i in range(0, total, ADAM_CHUNK)]
+        self._chunks = adam_chunks(self.grad, self.m, self.v, self.tmp, self.theta)
         # Activation buffers. Z[l] holds layer l's pre-activation, then (in place) its output;
         # F[l] the local factor of hidden layer l; S[l] a scratch of the same shape;
         # dZ[l] the gradient flowing back through layer l's output.
@@ -250,34 +248,46 @@ class MLP:
 
     # --- Adam ----------------------------------------------------------------------------
     def adam(self, lr, betas, eps):
-        """One Adam update of every parameter, with PyTorch's rule, on the flat buffers.
+        """One Adam update of every parameter on the flat buffers (:func:`adam_update`)."""
+        self.t += 1
+        adam_update(self._chunks, self.t, lr, betas, eps)
 
-        t = t + 1
+
+def adam_chunks(grad, m, v, tmp, theta):
+    """The flat Adam buffers cut into chunks of ADAM_CHUNK entries, as :func:`adam_update` walks them."""
+    return [tuple(a[i:i + ADAM_CHUNK] for a in (grad, m, v, tmp, theta))
+            for i in range(0, theta.size, ADAM_CHUNK)]
+
+
+def adam_update(chunks, t, lr, betas, eps):
+    """Adam's update number t (1 for the first) of every parameter, with PyTorch's rule, on flat
+    buffers::
+
         m = b1 m + (1 - b1) g              v = b2 v + (1 - b2) g^2
         theta -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)      (PyTorch's form)
                = step m / (sqrt(v) + eps c),   c = sqrt(1 - b2^t),  step = lr c / (1 - b1^t)
 
-        The second form (numerator and denominator times c) saves one pass. The
-        buffers are walked in chunks of ADAM_CHUNK entries, so the 12 operations on a
-        chunk find it in the CPU cache instead of streaming every array 12 times.
-        """
-        b1, b2 = betas
-        self.t += 1
-        c = math.sqrt(1 - b2 ** self.t)
-        step, eps_c = lr * c / (1 - b1 ** self.t), eps * c
-        for g, m, v, tmp, theta in self._chunks:
-            m *= b1
-            np.multiply(g, 1 - b1, out=tmp)
-            m += tmp                        # m = b1 m + (1 - b1) g
-            v *= b2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp                        # v = b2 v + (1 - b2) g^2
-            np.sqrt(v, out=tmp)
-            tmp += eps_c
-            np.divide(m, tmp, out=tmp)
-            tmp *= step
-            theta -= tmp                    # theta -= step m / (sqrt(v) + eps c)
+    The second form (numerator and denominator times c) saves one pass. The
+    buffers are walked in chunks of ADAM_CHUNK entries (:func:`adam_chunks`), so the
+    12 operations on a chunk find it in the CPU cache instead of streaming every
+    array 12 times.
+    """
+    b1, b2 = betas
+    c = math.sqrt(1 - b2 ** t)
+    step, eps_c = lr * c / (1 - b1 ** t), eps * c
+    for g, m, v, tmp, theta in chunks:
+        m *= b1
+        np.multiply(g, 1 - b1, out=tmp)
+        m += tmp                        # m = b1 m + (1 - b1) g
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp                        # v = b2 v + (1 - b2) g^2
+        np.sqrt(v, out=tmp)
+        tmp += eps_c
+        np.divide(m, tmp, out=tmp)
+        tmp *= step
+        theta -= tmp                    # theta -= step m / (sqrt(v) + eps c)
 
 
 class FloorGAN:
