@@ -1,18 +1,20 @@
 """The functional API, ``npgan.functional`` (import it as F): stateless ops by their PyTorch names.
 
 Every function here is defined in its family under :mod:`npgan.functions`
-(arithmetic, matrix, activations, losses, softmax); this namespace only gathers
+(arithmetic, matrix, conv, activations, losses, softmax); this namespace only gathers
 them for ``F.relu(x)``-style use.
 """
 from npgan.functions.activations import dropout, elu, leaky_relu, relu, sigmoid, softplus, tanh
 from npgan.functions.arithmetic import exp, log
+from npgan.functions.conv import conv2d, conv_transpose2d
 from npgan.functions.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                     mse_loss)
 from npgan.functions.matrix import linear
 from npgan.functions.normalization import batch_norm, layer_norm
 from npgan.functions.softmax import log_softmax, softmax, softmax_cross_entropy
 
-__all__ = ["linear", "relu", "elu", "leaky_relu", "sigmoid", "tanh", "exp", "log",
+__all__ = ["linear", "conv2d", "conv_transpose2d", "relu", "elu", "leaky_relu", "sigmoid",
+           "tanh", "exp", "log",
            "softplus", "dropout", "binary_cross_entropy", "binary_cross_entropy_with_logits",
            "mse_loss", "softmax", "log_softmax", "softmax_cross_entropy", "batch_norm",
            "layer_norm"]

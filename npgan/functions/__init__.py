@@ -13,10 +13,12 @@ One file per family:
 * :mod:`~npgan.functions.softmax`: softmax, log_softmax, softmax cross-entropy;
 * :mod:`~npgan.functions.normalization`: batch_norm, layer_norm (one ``Normalize`` op,
   differentiable to any order).
+* :mod:`~npgan.functions.conv`: conv2d, conv_transpose2d (three ops, Conv2d,
+  ConvTranspose2d and Conv2dWeightGrad, whose backward rules are each other: any order).
 
 The arithmetic, shape and matrix functions are gathered here, and this package
 is also ``npgan.ops`` (``npgan.ops.linear``, ``npgan.ops.exp``, ...).
-Convolution and normalization will be families of their own beside these.
+Convolution and normalization are families of their own, imported from their files.
 """
 from npgan.functions.helpers import apply, as_tensor, as_tensors, raw
 from npgan.functions.shapes import (AsType, BroadcastTo, Concatenate, GetItem, GetItemGrad,

@@ -276,6 +276,14 @@ def conv2d_geometry(input_shape, weight_shape, stride, padding, dilation, groups
     return Geometry(stride, padding, dilation, groups), out_hw
 
 
+def check_output_padding(output_padding, stride, dilation, who):
+    """PyTorch's rule: each output_padding smaller than the stride or the dilation (pairs)."""
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(
+            f"{who}: output_padding {output_padding} must be smaller than either the stride "
+            f"{stride} or the dilation {dilation}, in each dimension")
+
+
 def conv_transpose2d_geometry(input_shape, weight_shape, stride, padding, output_padding,
                               groups, dilation, who="conv_transpose2d"):
     """Check a conv_transpose2d's arguments (before any work) and return its :class:`Geometry`
@@ -285,10 +293,7 @@ def conv_transpose2d_geometry(input_shape, weight_shape, stride, padding, output
     dilation = _pair(dilation, "dilation", who, 1)
     output_padding = _pair(output_padding, "output_padding", who, 0)
     groups = _check_groups(groups, who)
-    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
-        raise ValueError(
-            f"{who}: output_padding {output_padding} must be smaller than either the stride "
-            f"{stride} or the dilation {dilation}, in each dimension")
+    check_output_padding(output_padding, stride, dilation, who)
     shape, wshape = tuple(input_shape), tuple(weight_shape)
     in_channels = wshape[0]
     if in_channels % groups:

@@ -7,8 +7,11 @@
   Linear layers every example builds;
 * :mod:`npgan.nn.normalization`: :class:`BatchNorm1d`, :class:`BatchNorm2d` (running
   statistics as buffers), :class:`LayerNorm`.
+* :mod:`npgan.nn.conv`: :class:`Conv2d`, :class:`ConvTranspose2d` (PyTorch's weight layouts
+  and initialisation).
 """
 from npgan.nn.module import Module, Parameter
+from npgan.nn.conv import Conv2d, ConvTranspose2d
 from npgan.nn.layers import (ELU, Dropout, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
                              Tanh, mlp)
 from npgan.nn.layers import Flatten, Unflatten
@@ -16,4 +19,4 @@ from npgan.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh",
            "Dropout", "Sequential", "mlp", "Flatten", "Unflatten", "BatchNorm1d", "BatchNorm2d",
-           "LayerNorm"]
+           "LayerNorm", "Conv2d", "ConvTranspose2d"]
