@@ -116,6 +116,16 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self):
+        """The truth of a one-element tensor; more elements (or none) are ambiguous (PyTorch)."""
+        n = self.data.size
+        if n != 1:
+            what = "more than one value" if n else "no values"
+            raise RuntimeError(
+                f"Boolean value of Tensor with {what} is ambiguous (shape {self.shape}); "
+                f"reduce it first, e.g. bool(t.data.any()) or bool(t.data.all())")
+        return bool(self.data.item())
+
     def __repr__(self):
         arr = backend.to_numpy(self.data)
         body = str(arr).replace("\n", "\n       ")

@@ -90,6 +90,14 @@ def _needs_within(fn, reach):
 
 
 def _initial_grad(root, grad, create_graph):
+    """d(loss)/d(root) to start from: ones for a one-element root, else ``grad``. Under
+    ``create_graph`` a Tensor ``grad`` is used as it is, graph and all, so the gradients
+    can be differentiated with respect to it (the double-backward trick: d(J^T v)/dv = J)."""
+    if create_graph and isinstance(grad, Tensor):
+        if grad.shape != root.shape:
+            raise ValueError(
+                f"backward: grad has shape {grad.shape} but the output has shape {root.shape}")
+        return grad
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(

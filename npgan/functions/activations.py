@@ -89,7 +89,7 @@ class LeakyReLU(Function):
 
 
 class ELU(Function):
-    """y = x if x > 0 else a (e^x - 1);  dx = gy (1 if x > 0 else y + a)."""
+    """y = x if x > 0 else a (e^x - 1);  dx = gy (1 if x > 0 else y + a = a e^x)."""
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -109,7 +109,7 @@ class ELU(Function):
 class ELUGrad(Function):
     """ELU's gradient as an op of its own, so it can be differentiated again:
 
-        z = gy (1 if x > 0 else y + a);   dgy = gz (1 if x > 0 else y + a) (this op again),
+        z = gy (1 if x > 0 else y + a)   (y + a = a e^x, for any sign of a);   dgy = gz (1 if x > 0 else y + a) (this op again),
         dy = gz gy [x <= 0],   dx = 0 (x only picks the branch)
     """
 
@@ -118,10 +118,13 @@ class ELUGrad(Function):
 
     def forward(self, x, y, gy):
         xp = backend.get_array_module(y)
-        d = xp.minimum(y, 0)            # y where x <= 0, 0 where x > 0
-        d += self.alpha                 # y + a, and a where x > 0 ...
-        if self.alpha != 1:
-            d = xp.where(x > 0, y.dtype.type(1), d)  # ... which must be 1 there
+        if self.alpha < 0:  # y = a (e^x - 1) >= 0 where x <= 0: min(y, 0) would drop it
+            d = xp.where(x > 0, y.dtype.type(1), y + y.dtype.type(self.alpha))
+        else:
+            d = xp.minimum(y, 0)        # y where x <= 0 (y <= 0 there for a >= 0), 0 where x > 0
+            d += self.alpha             # y + a = a e^x, and a where x > 0 ...
+            if self.alpha != 1:
+                d = xp.where(x > 0, y.dtype.type(1), d)  # ... which must be 1 there
         d *= gy
         return d
 

@@ -78,14 +78,37 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = a ** b;  da = gy b a^(b-1), db = gy y log(a)."""
+    """y = a ** b;  da = gy b a^(b-1), db = gy y log(a), with PyTorch's values at a = 0:
+
+    * da = 0 where a = 0 and b = 0 (a^0 = 1 is flat; the rule reads 0 * 0^-1 = 0 * inf);
+    * db = 0 where a = 0 and b >= 0 (0^b is flat in b; the rule reads 0 * log 0 = 0 * -inf).
+
+    Those points evaluate the rule at a = 1 instead (``a_safe``), where the masked factor
+    is exactly 0, so no NaN is made and none reaches a second derivative through the
+    mask (the second derivative of x**1 at 0 is 0, as in PyTorch). Unlike PyTorch's
+    ``where(b == 0, 0, ...)``, the mask covers a = 0 only, so the mixed derivative
+    d2(a^b)/da db = a^(b-1) (1 + b log a) stays exact at b = 0 for a > 0.
+    """
 
     def forward(self, a, b):
         return a ** b
 
     def backward(self, gy, a, b, y):
-        return (reduce_to(gy * b * a ** (b - 1), a) if self.needs[0] else None,
-                reduce_to(gy * y * log(a), b) if self.needs[1] else None)
+        ar, br = raw(a), raw(b)
+        at_zero = ar == 0
+        if not at_zero.any():  # the usual case: no masking, no extra op
+            return (reduce_to(gy * b * a ** (b - 1), a) if self.needs[0] else None,
+                    reduce_to(gy * y * log(a), b) if self.needs[1] else None)
+        ga = gb = None
+        if self.needs[0]:
+            mask = at_zero & (br == 0)
+            a_safe = where(mask, 1.0, a) if mask.any() else a
+            ga = reduce_to(gy * b * a_safe ** (b - 1), a)  # b = 0 at the mask: exactly 0
+        if self.needs[1]:
+            mask = at_zero & (br >= 0)
+            a_safe = where(mask, 1.0, a) if mask.any() else a
+            gb = reduce_to(gy * y * log(a_safe), b)  # log 1 = 0 at the mask
+        return ga, gb
 
 
 def add(a, b):

@@ -1,0 +1,293 @@
+"""PyTorch's semantics where npgan uses PyTorch's names: the eight mismatches of issue 18.
+
+Each test checks values computed by hand (or closed forms) first, so it runs in CI without
+PyTorch; where PyTorch is installed, the same cases are compared with it too
+(``torch = pytest.importorskip("torch")`` guards only that part, in a test of its own).
+"""
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import npgan
+import npgan.functional as F
+from conftest import check_gradients
+
+
+def t64(a, requires_grad=False):
+    return npgan.tensor(np.asarray(a, dtype=np.float64), dtype="float64",
+                        requires_grad=requires_grad)
+
+
+def values(x):
+    return None if x is None else np.asarray(x.numpy(), dtype=np.float64)
+
+
+# --- 3. float32 BCE on a subnormal probability: a finite gradient -------------------------
+
+def _bce_sigmoid_grads(x_np, create_graph):
+    x = npgan.tensor(x_np, requires_grad=True)
+    t = npgan.tensor(np.ones_like(x_np))
+    loss = F.binary_cross_entropy(F.sigmoid(x), t, reduction="sum")
+    return npgan.grad(loss, [x], create_graph=create_graph)[0], x
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_3_float32_bce_of_sigmoid_is_finite_where_p_is_subnormal(create_graph):
+    # sigmoid(x) for x in [-99, -88] is subnormal in float32 (below 2^-126 = 1.18e-38):
+    # -1/p overflows there, PyTorch's (p - t) / max(p (1 - p), 1e-12) does not.
+    x_np = np.linspace(-105, -80, 251).astype(np.float32)
+    p = (1 / (1 + np.exp(-x_np.astype(np.float64)))).astype(np.float32)
+    assert (p[(x_np > -99) & (x_np < -88)] < np.finfo(np.float32).tiny).all()
+    g, x = _bce_sigmoid_grads(x_np, create_graph)
+    assert g.dtype == np.float32 and np.isfinite(g.numpy()).all()
+    # By hand: dl/dx = dl/dp * p (1 - p), dl/dp = (p - 1) / max(p (1 - p), 1e-12); where
+    # p (1 - p) < 1e-12 (every x here) that is (p - 1) p (1 - p) / 1e-12, tiny and <= 0.
+    p64 = p.astype(np.float64)
+    expected = (p64 - 1) * p64 * (1 - p64) / 1e-12
+    np.testing.assert_allclose(values(g), expected, rtol=1e-5, atol=1e-40)
+    if create_graph:  # the second derivative through the same rule is finite too
+        gg, = npgan.grad(g.sum(), [x])
+        assert np.isfinite(gg.numpy()).all()
+
+
+def test_3_float32_bce_gradient_in_p_at_subnormal_p_is_minus_1e12():
+    p_np = np.array([1e-40, 1e-45, 1e-38, 0.0], dtype=np.float32)  # subnormals and 0
+    for create_graph in (False, True):
+        p = npgan.tensor(p_np, requires_grad=True)
+        loss = F.binary_cross_entropy(p, npgan.tensor(np.ones(4, np.float32)), reduction="sum")
+        g, = npgan.grad(loss, [p], create_graph=create_graph)
+        np.testing.assert_allclose(values(g), (p_np.astype(np.float64) - 1) / 1e-12, rtol=1e-6)
+        assert np.isfinite(values(loss)).all() and values(loss) == pytest.approx(400, rel=1e-6)
+
+
+def test_3_float32_bce_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    p_np = np.array([1e-40, 1e-45, 1e-38, 0.0, 0.3, 1.0], dtype=np.float32)
+    t_np = np.array([1, 1, 1, 1, 1, 0], dtype=np.float32)
+    p = npgan.tensor(p_np, requires_grad=True)
+    F.binary_cross_entropy(p, npgan.tensor(t_np), reduction="sum").backward()
+    pt = torch.tensor(p_np, requires_grad=True)
+    torch.nn.functional.binary_cross_entropy(pt, torch.tensor(t_np), reduction="sum").backward()
+    np.testing.assert_allclose(p.grad.numpy(), pt.grad.numpy(), rtol=1e-6)
+    x_np = np.linspace(-99, -88, 23).astype(np.float32)
+    g, _ = _bce_sigmoid_grads(x_np, False)
+    xt = torch.tensor(x_np, requires_grad=True)
+    torch.nn.functional.binary_cross_entropy(torch.sigmoid(xt), torch.ones(23),
+                                             reduction="sum").backward()
+    assert np.isfinite(xt.grad.numpy()).all() and np.isfinite(g.numpy()).all()
+    # both vanish: PyTorch's sigmoid flushes these to 0 (gradient -0), ours keeps the subnormal
+    assert np.abs(g.numpy()).max() < 1e-20 and np.abs(xt.grad.numpy()).max() < 1e-20
+
+
+# --- 4. ELU with alpha < 0: d/dx = alpha e^x for x < 0 -------------------------------------
+
+def test_4_elu_negative_alpha_derivatives_by_hand():
+    a = -0.5
+    x = t64([-1.0, -2.0, 0.5, 3.0], requires_grad=True)
+    g, = npgan.grad(F.elu(x, alpha=a).sum(), [x], create_graph=True)
+    xs = np.array([-1.0, -2.0, 0.5, 3.0])
+    d1 = np.where(xs > 0, 1.0, a * np.exp(xs))
+    np.testing.assert_allclose(values(g), d1, rtol=1e-14)
+    assert values(g)[0] == pytest.approx(-0.18393972058572117, rel=1e-14)  # -0.5 / e
+    gg, = npgan.grad(g.sum(), [x])
+    np.testing.assert_allclose(values(gg), np.where(xs > 0, 0.0, a * np.exp(xs)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("alpha", [-0.5, -2.0, 0.0, 0.3, 1.0, 1.7])
+def test_4_elu_gradgradcheck_any_alpha(alpha):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-3, 3, size=(3, 4))
+    x[np.abs(x) < 0.05] = 0.5  # away from the kink at 0
+    check_gradients(lambda v: F.elu(v, alpha=alpha), [t64(x, requires_grad=True)])
+
+
+def test_4_elu_negative_alpha_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    xs = np.array([-1.0, -2.0, -0.1, 0.5, 3.0])
+    for a in (-0.5, -2.0):
+        x = t64(xs, requires_grad=True)
+        g, = npgan.grad(F.elu(x, alpha=a).sum(), [x], create_graph=True)
+        gg, = npgan.grad(g.sum(), [x])
+        xt = torch.tensor(xs, requires_grad=True)
+        gt, = torch.autograd.grad(torch.nn.functional.elu(xt, alpha=a).sum(), [xt],
+                                  create_graph=True)
+        ggt, = torch.autograd.grad(gt.sum(), [xt])
+        np.testing.assert_allclose(values(g), gt.detach().numpy(), rtol=1e-14)
+        np.testing.assert_allclose(values(gg), ggt.numpy(), rtol=1e-14)
+
+
+# --- 5. pow at exact zeros ----------------------------------------------------------------
+
+def _pow_derivatives(a, b, lib="npgan"):
+    """First and second derivatives of a ** b at the point (a, b), both variables."""
+    if lib == "npgan":
+        ts = [t64(a, requires_grad=True), t64(b, requires_grad=True)]
+        grad = npgan.grad
+    else:
+        import torch
+        ts = [torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for v in (a, b)]
+        grad = torch.autograd.grad
+    g = grad(ts[0] ** ts[1], ts, create_graph=True)
+    first = [float(v.item()) for v in g]
+    second = [[float(h.item()) for h in grad(gi, ts, retain_graph=True)] for gi in g]
+    return first, second
+
+
+# By hand: a^b at a = 0. d/da = b a^(b-1): 0 at b = 0 (a^0 = 1 is flat), 1 at b = 1, 0 at b = 2;
+# d/db = a^b log a: 0 at a = 0 for b >= 0 (0^b is flat there, PyTorch's convention).
+# d2/da2 = b (b-1) a^(b-2): 0 at b = 0 and b = 1, 2 at b = 2, 0 at b = 3 (a = 0).
+POW_BY_HAND = [
+    # (a, b, first derivatives (da, db), d2/da2)
+    (0.0, 0.0, (0.0, 0.0), 0.0),
+    (0.0, 1.0, (1.0, 0.0), 0.0),
+    (0.0, 2.0, (0.0, 0.0), 2.0),
+    (0.0, 3.0, (0.0, 0.0), 0.0),
+    (2.0, 0.0, (0.0, math.log(2.0)), 0.0),
+]
+
+
+@pytest.mark.parametrize("a,b,first,d2a", POW_BY_HAND)
+def test_5_pow_at_zero_by_hand(a, b, first, d2a):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0 * inf computed anywhere on the way
+        got_first, got_second = _pow_derivatives(a, b)
+    assert got_first == list(first)
+    assert got_second[0][0] == d2a
+    assert not np.isnan(got_second).any()
+
+
+def test_5_pow_constant_exponent_and_constant_base_at_zero():
+    x = t64([0.0, 0.0, 1.5], requires_grad=True)
+    g, = npgan.grad((x ** 0).sum(), [x], create_graph=True)   # d(x^0)/dx = 0
+    assert values(g).tolist() == [0.0, 0.0, 0.0]
+    g, = npgan.grad((x ** 1).sum(), [x], create_graph=True)   # d(x^1)/dx = 1, d2 = 0
+    assert values(g).tolist() == [1.0, 1.0, 1.0]
+    gg, = npgan.grad(g.sum(), [x])
+    assert values(gg).tolist() == [0.0, 0.0, 0.0]
+    e = t64([0.0, 1.0, 2.5], requires_grad=True)
+    g, = npgan.grad((0.0 ** e).sum(), [e], create_graph=True)  # d(0^e)/de = 0 for e >= 0
+    assert values(g).tolist() == [0.0, 0.0, 0.0]
+    gg, = npgan.grad(g.sum(), [e])
+    assert not np.isnan(values(gg)).any()
+    # away from 0 nothing changes: d(2^e)/de = 2^e log 2, d/dx x^2.5 = 2.5 x^1.5
+    e2 = t64([0.0, 1.0], requires_grad=True)
+    g, = npgan.grad((2.0 ** e2).sum(), [e2])
+    np.testing.assert_allclose(values(g), [math.log(2), 2 * math.log(2)], rtol=1e-15)
+    # a negative exponent at 0 stays infinite, as it should (and as in PyTorch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first, _ = _pow_derivatives(0.0, -1.0)
+    assert first == [-math.inf, -math.inf]
+
+
+def test_5_pow_mixed_derivative_at_b_zero_stays_exact():
+    # d2(a^b)/da db = a^(b-1) (1 + b log a) = 1/a at b = 0: 0.5 at a = 2 (PyTorch's
+    # where(b == 0, 0, ...) gives 0 here; npgan keeps the exact value).
+    _, second = _pow_derivatives(2.0, 0.0)
+    assert second[0][1] == 0.5 and second[1][0] == 0.5
+
+
+POW_POINTS = [(0.0, 0.0), (0.0, 1.0), (0.0, 2.0), (0.0, 3.0), (0.0, -1.0), (0.0, 0.5),
+              (2.0, 0.0), (3.0, 2.0), (0.5, -1.5)]
+
+
+def test_5_pow_matches_pytorch_wherever_pytorch_gives_a_number():
+    torch = pytest.importorskip("torch")  # noqa: F841
+    for a, b in POW_POINTS:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ours = _pow_derivatives(a, b)
+        theirs = _pow_derivatives(a, b, lib="torch")
+        for o, t in zip(ours[0], theirs[0]):
+            assert o == pytest.approx(t, rel=1e-14) or o == t, (a, b, ours, theirs)
+        for i in range(2):
+            for j in range(2):
+                o, t = ours[1][i][j], theirs[1][i][j]
+                if math.isnan(t) or (a, b, i, j) in {(2.0, 0.0, 0, 1)}:
+                    continue  # NaN in PyTorch; (2, 0) mixed: PyTorch's 0 vs the exact 0.5
+                assert o == pytest.approx(t, rel=1e-14) or o == t, (a, b, i, j, ours, theirs)
+
+
+# --- 6. bool(t) -------------------------------------------------------------------------
+
+def test_6_bool_of_one_element_and_ambiguous_otherwise():
+    assert bool(npgan.tensor([0.0])) is False
+    assert bool(npgan.tensor([[2.5]])) is True
+    assert bool(npgan.tensor(0.0)) is False
+    assert bool(npgan.tensor(np.array([True]))) is True
+    assert not npgan.tensor([0.0])
+    with pytest.raises(RuntimeError, match=r"^Boolean value of Tensor with more than one value "
+                                           r"is ambiguous \(shape \(2,\)\)"):
+        bool(npgan.tensor([0.0, 1.0]))
+    with pytest.raises(RuntimeError, match=r"^Boolean value of Tensor with no values is "
+                                           r"ambiguous \(shape \(0,\)\)"):
+        bool(npgan.tensor(np.zeros(0)))
+
+
+def test_6_bool_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    for v in ([0.0], [3.0], [[0.0]], 0.0, 1.0):
+        assert bool(npgan.tensor(v)) == bool(torch.tensor(v))
+    for v in ([0.0, 1.0], []):
+        with pytest.raises(RuntimeError, match="is ambiguous"):
+            bool(torch.tensor(v))
+        with pytest.raises(RuntimeError, match="is ambiguous"):
+            bool(npgan.tensor(np.asarray(v, dtype=np.float32)))
+
+
+# --- 8. grad_outputs keep their graph under create_graph -----------------------------------
+
+def _f(u):
+    """f(a, b) = (a b, e^a, a b^2): R^2 -> R^3."""
+    a, b = u[0], u[1]
+    return npgan.ops.concatenate([(a * b).reshape(1), npgan.ops.exp(a).reshape(1),
+                                  (a * b * b).reshape(1)])
+
+
+def _jacobian(a, b):
+    return np.array([[b, a], [math.exp(a), 0.0], [b * b, 2 * a * b]])
+
+
+def test_8_double_backward_through_grad_outputs_gives_jacobian_vector_products():
+    a, b = 0.3, -0.7
+    u = t64([a, b], requires_grad=True)
+    v = t64([1.0, 2.0, -1.0], requires_grad=True)
+    g, = npgan.grad(_f(u), [u], grad_outputs=v, create_graph=True)   # J^T v
+    J = _jacobian(a, b)
+    np.testing.assert_allclose(values(g), J.T @ [1.0, 2.0, -1.0], rtol=1e-14)
+    w = np.array([0.5, -1.5])
+    jw, = npgan.grad(g, [v], grad_outputs=t64(w))                     # d(J^T v . w)/dv = J w
+    np.testing.assert_allclose(values(jw), J @ w, rtol=1e-14)
+    # and through u as well: d(J^T v . w)/du, by hand from the second derivatives of f
+    g, = npgan.grad(_f(u), [u], grad_outputs=v, create_graph=True)
+    hu, = npgan.grad(g, [u], grad_outputs=t64(w))
+    v_ = np.array([1.0, 2.0, -1.0])
+    hess = [np.array([[0, 1], [1, 0]]), np.array([[math.exp(a), 0], [0, 0]]),
+            np.array([[0, 2 * b], [2 * b, 2 * a]])]
+    np.testing.assert_allclose(values(hu), sum(vi * h for vi, h in zip(v_, hess)) @ w,
+                               rtol=1e-14)
+
+
+def test_8_grad_outputs_without_create_graph_and_shape_error():
+    u = t64([0.3, -0.7], requires_grad=True)
+    v = t64([1.0, 2.0, -1.0], requires_grad=True)
+    g, = npgan.grad(_f(u), [u], grad_outputs=v)       # plain: no graph kept
+    assert not g.requires_grad
+    with pytest.raises(ValueError, match=r"grad has shape \(2,\) but the output has shape \(3,\)"):
+        npgan.grad(_f(u), [u], grad_outputs=t64([1.0, 2.0], requires_grad=True),
+                   create_graph=True)
+
+
+def test_8_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    u = t64([0.3, -0.7], requires_grad=True)
+    v = t64([1.0, 2.0, -1.0], requires_grad=True)
+    g, = npgan.grad(_f(u), [u], grad_outputs=v, create_graph=True)
+    jw, = npgan.grad(g, [v], grad_outputs=t64([0.5, -1.5]))
+    ut = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    vt = torch.tensor([1.0, 2.0, -1.0], dtype=torch.float64, requires_grad=True)
+    yt = torch.stack([ut[0] * ut[1], ut[0].exp(), ut[0] * ut[1] ** 2])
+    gt, = torch.autograd.grad(yt, [ut], grad_outputs=vt, create_graph=True)
+    jwt, = torch.autograd.grad(gt, [vt], grad_outputs=torch.tensor([0.5, -1.5],
+                                                                   dtype=torch.float64))
+    np.testing.assert_allclose(values(jw), jwt.numpy(), rtol=1e-14)
