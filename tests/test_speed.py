@@ -187,3 +187,29 @@ def test_optimizer_updates_are_their_formulas(dtype, n):
         speed.sgd_update(fast, g, 0.1)
         optim.sgd_rule(plain, g, 0.1)
     same_bits(fast, plain)
+
+
+# --- 10. normalization in fewer passes -----------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,axes", [((5, 3), (0,)), ((4, 3, 5), (0, 2)),
+                                        ((3, 4, 2, 5), (0, 2, 3)), ((3, 4, 5), (1, 2)),
+                                        ((6,), (0,))])
+def test_normalize_and_its_gradient_are_the_plain_formulas(dtype, shape, axes):
+    """Sums in another order (einsum): equal to rounding, not bit for bit."""
+    rng = np.random.default_rng(len(shape))
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    fast, plain = speed.normalize(x, axes, 1e-5), speed.normalize_plain(x, axes, 1e-5)
+    for a, b in zip(fast, plain):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, **tol)
+    y, inv_std = plain[0], plain[3]
+    a = speed.normalize_grad(gy, y, inv_std, axes)
+    b = speed.normalize_grad_plain(gy, y, inv_std, axes)
+    assert a.dtype == b.dtype == dtype
+    np.testing.assert_allclose(a, b, **tol)
+    t = speed.normalize_grad(Tensor(gy), Tensor(y), Tensor(inv_std), axes)
+    assert isinstance(t, Tensor)
+    np.testing.assert_array_equal(t.data, b)  # a Tensor gets the plain formula itself

@@ -14,7 +14,7 @@ affine map ``(x - running_mean) * weight / sqrt(running_var + eps) + bias``.
 """
 import numbers
 
-from npgan import backend
+from npgan import backend, speed
 from npgan.autograd import Function, Tensor
 from npgan.functions.helpers import apply, raw
 
@@ -42,20 +42,14 @@ class Normalize(Function):
         self.mean = self.var = self.inv_std = None
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        mean = x.mean(axis=self.axes, keepdims=True)
-        xhat = x - mean
-        var = xp.square(xhat).mean(axis=self.axes, keepdims=True)
-        inv_std = 1 / xp.sqrt(var + self.eps)  # x's dtype: eps is a Python float
-        xhat *= inv_std
-        self.mean, self.var, self.inv_std = mean, var, inv_std
-        return xhat
+        # mean = mean(x), var = mean((x - mean)^2), inv_std = 1 / sqrt(var + eps) (x's dtype)
+        xhat, self.mean, self.var, self.inv_std = speed.normalize(x, self.axes, self.eps)
+        return xhat                                # (x - mean) * inv_std
 
     def backward(self, gy, x, y):
-        axes = self.axes
-        inv_std = _inv_std(x, axes, self.eps) if isinstance(x, Tensor) else self.inv_std
-        return (gy - gy.mean(axis=axes, keepdims=True)
-                - y * (gy * y).mean(axis=axes, keepdims=True)) * inv_std
+        inv_std = _inv_std(x, self.axes, self.eps) if isinstance(x, Tensor) else self.inv_std
+        return speed.normalize_grad(gy, y, inv_std, self.axes)
+        # = (gy - mean(gy) - y * mean(gy * y)) * inv_std, recorded for Tensors
 
 
 def _inv_std(x, axes, eps):
