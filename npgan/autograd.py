@@ -225,15 +225,30 @@ class Tensor:
             shape = tuple(shape[0])
         return shapes.reshape(self, shape)
 
-    def transpose(self, *axes):
-        """Permute axes (reverse them when none are given)."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return shapes.transpose(self, axes or None)
+    def transpose(self, *dims):
+        """``t.transpose(dim0, dim1)``: dimensions dim0 and dim1 swapped (PyTorch's meaning;
+        negative dims count from the end). Not numpy's ``transpose(axes)``: that is
+        :meth:`permute`, and ``.T`` reverses every axis."""
+        if len(dims) != 2:
+            raise TypeError(
+                f"transpose(dim0, dim1) swaps two dimensions (PyTorch's meaning), got "
+                f"{len(dims)} arguments {dims}; for a whole permutation use permute(*dims), "
+                f"to reverse every axis use .T")
+        return shapes.swapdims(self, dims[0], dims[1])
+
+    def permute(self, *dims):
+        """``t.permute(*dims)``: dimensions reordered, y.shape[i] = t.shape[dims[i]] (PyTorch;
+        numpy's ``transpose(axes)``). Takes ``permute(2, 0, 1)`` or ``permute((2, 0, 1))``."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return shapes.permute(self, dims)
 
     @property
     def T(self):
-        """The transpose (axes reversed)."""
+        """Every axis reversed (numpy's ``.T``; the matrix transpose of a 2-D tensor).
+
+        PyTorch deprecates ``.T`` on tensors of other than 2 dimensions (it suggests
+        ``permute(*reversed(range(t.ndim)))`` or ``.mT``); npgan keeps it, reversing all axes."""
         return shapes.transpose(self, None)
 
     def astype(self, dtype):

@@ -452,23 +452,27 @@ def test_reshape(backend_name, case, seed):
 def test_transpose(backend_name, data, shape, seed):
     x_np = values(np.random.default_rng(seed), shape)
     x = t64(x_np)
-    close(x.transpose(), x_np.transpose())
+    close(ops.transpose(x), x_np.transpose())
     close(x.T, x_np.T)
-    check(lambda a: a.transpose(), [x])
+    check(lambda a: ops.transpose(a), [x])
     check(lambda a: a.T, [x])
     axes = tuple(data.draw(st.permutations(range(len(shape)))))
     if axes and data.draw(st.booleans()):
         axes = tuple(a - len(shape) for a in axes)  # negative axes mean the same
-    close(x.transpose(axes), x_np.transpose(axes))
-    close(x.transpose(*axes), x_np.transpose(axes))
+    close(x.permute(axes), x_np.transpose(axes))  # permute is numpy's transpose(axes)
+    close(x.permute(*axes), x_np.transpose(axes))
     check(lambda a: ops.transpose(a, axes), [x])
+    if shape:  # PyTorch's transpose(dim0, dim1): two dimensions swapped
+        d0, d1 = (data.draw(st.integers(-len(shape), len(shape) - 1)) for _ in range(2))
+        close(x.transpose(d0, d1), np.swapaxes(x_np, d0, d1))
+        check(lambda a: a.transpose(d0, d1), [x])
 
 
 def test_transpose_gradient_is_inverse_permutation(backend_name):
     x_np = values(np.random.default_rng(11), (2, 3, 4))
     gy_np = values(np.random.default_rng(12), (3, 4, 2))
     x = t64(x_np)
-    x.transpose(1, 2, 0).backward(gy_np)
+    x.permute(1, 2, 0).backward(gy_np)
     close(x.grad, gy_np.transpose(2, 0, 1))
 
 

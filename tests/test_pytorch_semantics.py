@@ -291,3 +291,89 @@ def test_8_matches_pytorch():
     jwt, = torch.autograd.grad(gt, [vt], grad_outputs=torch.tensor([0.5, -1.5],
                                                                    dtype=torch.float64))
     np.testing.assert_allclose(values(jw), jwt.numpy(), rtol=1e-14)
+
+
+# --- 1. transpose(dim0, dim1) swaps two dims; permute(*dims) permutes; .T reverses ----------
+
+def test_1_transpose_swaps_two_dims_by_hand():
+    m = npgan.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert m.transpose(0, 1).numpy().tolist() == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+    assert m.transpose(-1, 0).numpy().tolist() == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+    assert m.transpose(1, 1).numpy().tolist() == m.numpy().tolist()
+    x_np = np.arange(24.0).reshape(2, 3, 4)
+    x = t64(x_np, requires_grad=True)
+    y = x.transpose(0, 2)                     # (4, 3, 2): y[k, j, i] = x[i, j, k]
+    assert y.shape == (4, 3, 2) and y.numpy()[3, 1, 0] == x_np[0, 1, 3]
+    assert x.transpose(-1, -2).shape == (2, 4, 3)
+    gy = np.arange(24.0).reshape(4, 3, 2)
+    y.backward(gy)
+    np.testing.assert_array_equal(x.grad.numpy(), gy.transpose(2, 1, 0))
+    check_gradients(lambda a: a.transpose(1, -1), [t64(np.random.default_rng(1).normal(
+        size=(2, 3, 4)), requires_grad=True)])
+    assert npgan.tensor(5.0).transpose(0, -1).item() == 5.0  # a 0-d tensor takes dims 0 and -1
+
+
+def test_1_permute_and_T():
+    x_np = np.arange(24.0).reshape(2, 3, 4)
+    x = t64(x_np)
+    np.testing.assert_array_equal(x.permute(2, 0, 1).numpy(), x_np.transpose(2, 0, 1))
+    np.testing.assert_array_equal(x.permute((1, 2, 0)).numpy(), x_np.transpose(1, 2, 0))
+    np.testing.assert_array_equal(x.permute(-1, 0, -2).numpy(), x_np.transpose(2, 0, 1))
+    np.testing.assert_array_equal(x.T.numpy(), x_np.transpose(2, 1, 0))  # every axis reversed
+    assert "deprecates" in type(x).T.__doc__
+    np.testing.assert_array_equal(npgan.ops.transpose(x, (1, 0, 2)).numpy(),
+                                  x_np.transpose(1, 0, 2))  # the function keeps numpy's meaning
+    assert "numpy's meaning" in npgan.ops.transpose.__doc__
+    check_gradients(lambda a: a.permute(2, 0, 1), [t64(x_np, requires_grad=True)])
+
+
+def test_1_transpose_and_permute_errors():
+    x = npgan.tensor(np.ones((2, 3)))
+    with pytest.raises(IndexError, match=r"^transpose: dimension 2 is out of range for a tensor "
+                                         r"of 2 dimensions \(expected one in \[-2, 1\]\)$"):
+        x.transpose(0, 2)
+    with pytest.raises(IndexError, match=r"dimension -3 is out of range"):
+        x.transpose(-3, 0)
+    with pytest.raises(TypeError, match=r"^transpose\(dim0, dim1\) swaps two dimensions "
+                                        r"\(PyTorch's meaning\), got 1 arguments \(\(1, 0\),\); "
+                                        r"for a whole permutation use permute\(\*dims\)"):
+        x.transpose((1, 0))
+    with pytest.raises(TypeError, match=r"got 0 arguments"):
+        x.transpose()
+    with pytest.raises(TypeError, match=r"a dimension must be an int, got 0.5"):
+        x.transpose(0.5, 1)
+    with pytest.raises(ValueError, match=r"^permute: got 1 dims \(0,\) for a tensor of 2 "
+                                         r"dimensions; name each dimension once \(e.g. "
+                                         r"permute\(1, 0\)\)$"):
+        x.permute(0)
+    with pytest.raises(ValueError, match=r"^permute: dims \(0, -2\) repeat a dimension"):
+        x.permute(0, -2)
+    with pytest.raises(IndexError, match=r"^permute: dimension 2 is out of range"):
+        x.permute(2, 0)
+    with pytest.raises(ValueError, match=r"transpose: axes \(5, 0\) are not a permutation"):
+        npgan.ops.transpose(x, (5, 0))  # no longer wrapped around to (1, 0)
+
+
+def test_1_batched_matmul_second_order_uses_the_swap():
+    # MatMul's rule transposes the last two axes of a batch (matrix._swap_last); under
+    # create_graph that runs on Tensors, where .transpose now means two dims.
+    rng = np.random.default_rng(2)
+    a = t64(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    b = t64(rng.normal(size=(2, 4, 5)), requires_grad=True)
+    check_gradients(lambda p, q: p @ q, [a, b])
+
+
+def test_1_transpose_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x_np = np.random.default_rng(3).normal(size=(2, 3, 4, 5))
+    x, xt = t64(x_np), torch.tensor(x_np)
+    for d0, d1 in [(0, 1), (1, 3), (-1, 0), (2, 2), (-2, -3)]:
+        np.testing.assert_array_equal(x.transpose(d0, d1).numpy(), xt.transpose(d0, d1).numpy())
+    for dims in [(3, 1, 0, 2), (-1, -2, 0, 1)]:
+        np.testing.assert_array_equal(x.permute(*dims).numpy(), xt.permute(*dims).numpy())
+    m = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(t64(m).T.numpy(), torch.tensor(m).T.numpy())
+    with pytest.raises(IndexError):
+        xt.transpose(0, 4)
+    with pytest.raises(IndexError):
+        x.transpose(0, 4)

@@ -23,14 +23,15 @@ Convolution and normalization are families of their own, imported from their fil
 from npgan.functions.helpers import apply, as_tensor, as_tensors, raw
 from npgan.functions.shapes import (AsType, BroadcastTo, Concatenate, GetItem, GetItemGrad,
                                     Reshape, Sum, SumTo, Transpose, astype, broadcast_to,
-                                    concatenate, getitem, mean, reduce_to, reshape, sum, sum_to,
-                                    transpose)
+                                    concatenate, getitem, mean, permute, reduce_to, reshape, sum,
+                                    sum_to, swapdims, transpose)
 from npgan.functions.arithmetic import (Add, Div, Exp, Log, Mul, Neg, Pow, Sub, Where, add, div,
                                         exp, log, mul, neg, pow, sub, where)
 from npgan.functions.matrix import Linear, MatMul, linear, matmul
 
 __all__ = ["raw", "as_tensor", "as_tensors", "apply", "reduce_to", "sum_to", "broadcast_to",
-           "sum", "mean", "reshape", "transpose", "concatenate", "getitem", "astype",
+           "sum", "mean", "reshape", "transpose", "permute", "swapdims", "concatenate",
+           "getitem", "astype",
            "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "where", "matmul", "linear",
            "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Where", "Sum", "SumTo",
            "BroadcastTo", "Reshape", "Transpose", "Concatenate", "GetItem", "GetItemGrad",

@@ -4,8 +4,8 @@ Each with its backward rule beneath it; ``da = gy @ b^T, db = a^T @ gy``.
 """
 from npgan import speed
 from npgan.autograd import Function
-from npgan.functions.helpers import as_tensors
-from npgan.functions.shapes import reduce_to, reshape
+from npgan.functions.helpers import apply, as_tensors
+from npgan.functions.shapes import Transpose, reduce_to, reshape
 
 
 def _swap_last(x):
@@ -14,7 +14,7 @@ def _swap_last(x):
         return x.T
     axes = list(range(x.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
-    return x.transpose(tuple(axes))
+    return apply(Transpose(tuple(axes)), x)  # an array or, under create_graph, a Tensor
 
 
 class MatMul(Function):

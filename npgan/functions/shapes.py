@@ -138,7 +138,8 @@ def reshape(x, shape):
 
 
 class Transpose(Function):
-    """y = x with axes permuted;  dx = gy with the inverse permutation."""
+    """y = x with axes permuted (numpy's ``x.transpose(axes)``; reversed when None);
+    dx = gy with the inverse permutation."""
 
     def __init__(self, axes):
         self.axes = axes
@@ -148,18 +149,64 @@ class Transpose(Function):
 
     def backward(self, gy, x, y):
         if self.axes is None:
-            return gy.transpose()
+            return apply(Transpose(None), gy)
         inverse = tuple(sorted(range(len(self.axes)), key=lambda i: self.axes[i]))
-        return gy.transpose(inverse)
+        return apply(Transpose(inverse), gy)
 
 
 def transpose(x, axes=None):
-    """Permute axes (reverse them when ``axes`` is None)."""
+    """Permute axes as numpy's ``transpose(x, axes)`` does (reverse them when ``axes`` is None).
+
+    This function keeps numpy's meaning, a whole permutation. The Tensor *method*
+    ``t.transpose(dim0, dim1)`` is PyTorch's, swapping two dimensions, and
+    ``t.permute(*dims)`` is this function (:func:`permute`).
+    """
     if axes is not None:
-        axes = tuple(a % x.ndim for a in axes)
-        if sorted(axes) != list(range(x.ndim)):
+        axes = tuple(axes)
+        if any(not -x.ndim <= a < x.ndim for a in axes) or \
+                sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
+        axes = tuple(a % x.ndim for a in axes)
     return Transpose(axes)(x)
+
+
+def _dim(name, d, ndim):
+    """Dimension ``d`` of a tensor of ``ndim`` dimensions, made non-negative (PyTorch's range:
+    [-ndim, ndim - 1], and [-1, 0] for a 0-d tensor); IndexError outside it."""
+    n = max(ndim, 1)
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        raise TypeError(f"{name}: a dimension must be an int, got {d!r}")
+    if not -n <= d < n:
+        raise IndexError(
+            f"{name}: dimension {d} is out of range for a tensor of {ndim} dimensions "
+            f"(expected one in [{-n}, {n - 1}])")
+    return d % n if ndim else 0
+
+
+def permute(x, dims):
+    """``x`` with its dimensions reordered: y.shape[i] = x.shape[dims[i]] (PyTorch's
+    ``permute``; numpy's ``transpose(axes)``). Negative dims count from the end."""
+    dims = tuple(dims)
+    if len(dims) != x.ndim:
+        example = ", ".join(str(i) for i in reversed(range(x.ndim)))  # the reversal, say
+        raise ValueError(
+            f"permute: got {len(dims)} dims {dims} for a tensor of {x.ndim} dimensions; "
+            f"name each dimension once (e.g. permute({example}))")
+    axes = tuple(_dim("permute", d, x.ndim) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"permute: dims {dims} repeat a dimension; each of the {x.ndim} "
+                         f"dimensions must appear exactly once")
+    return Transpose(axes)(x)
+
+
+def swapdims(x, dim0, dim1):
+    """``x`` with dimensions ``dim0`` and ``dim1`` swapped (PyTorch's ``transpose(dim0, dim1)``):
+    for a matrix, its transpose. Negative dims count from the end."""
+    a, b = _dim("transpose", dim0, x.ndim), _dim("transpose", dim1, x.ndim)
+    axes = list(range(x.ndim))
+    if x.ndim:
+        axes[a], axes[b] = axes[b], axes[a]
+    return Transpose(tuple(axes))(x)
 
 
 class Concatenate(Function):
