@@ -535,3 +535,124 @@ def test_float32_stays_float32_through_a_training_step_and_second_derivatives():
     assert eval_grad.dtype == np.float32
     y = F.batch_norm(x.data, None, None, training=True)  # raw arrays in, a raw array out
     assert backend.is_array(y) and y.dtype == np.float32
+
+
+# --- error messages ---------------------------------------------------------------------------
+
+def test_error_messages():
+    x = npgan.tensor(np.zeros((4, 3, 2), dtype=np.float32))
+    one = npgan.tensor(np.zeros((1, 3), dtype=np.float32))
+    cases = [
+        (lambda: nn.BatchNorm2d(3)(x), ValueError,
+         "BatchNorm2d(3): expected a 4-D (N, C, H, W) input, got shape (4, 3, 2) (3-D)"),
+        (lambda: nn.BatchNorm1d(3)(npgan.tensor(np.zeros((2, 3, 2, 2), np.float32))), ValueError,
+         "BatchNorm1d(3): expected a 2-D (N, C) or 3-D (N, C, L) input, got shape "
+         "(2, 3, 2, 2) (4-D)"),
+        (lambda: nn.BatchNorm1d(4)(x), ValueError,
+         "BatchNorm1d(4): expected 4 channels (dim 1) in the input, got 3 (shape (4, 3, 2))"),
+        (lambda: nn.BatchNorm1d(3)(one), ValueError,
+         "BatchNorm1d(3): Expected more than 1 value per channel when training, got input "
+         "size (1, 3)"),
+        (lambda: nn.BatchNorm2d(3)(npgan.tensor(np.zeros((1, 3, 1, 1), np.float32))),
+         ValueError, "BatchNorm2d(3): Expected more than 1 value per channel when training, "
+         "got input size (1, 3, 1, 1)"),
+        (lambda: nn.BatchNorm1d(0), ValueError,
+         "BatchNorm1d: num_features must be a positive int, got 0"),
+        (lambda: nn.BatchNorm1d(3, momentum=2), ValueError,
+         "BatchNorm1d: momentum must be a number in [0, 1], or None for the cumulative "
+         "average, got 2"),
+        (lambda: nn.BatchNorm2d(3, eps=-1), ValueError,
+         "BatchNorm2d: eps must be a number >= 0, got -1"),
+        (lambda: nn.BatchNorm1d(3, dtype="int32"), TypeError,
+         "BatchNorm1d: dtype must be a floating dtype, got int32"),
+        (lambda: nn.LayerNorm(4)(x), ValueError,
+         "LayerNorm((4,)): expected an input of shape (*, 4), got shape (4, 3, 2)"),
+        (lambda: nn.LayerNorm((2, 0)), ValueError,
+         "LayerNorm: normalized_shape must be a positive int or a non-empty tuple of positive "
+         "ints, got (2, 0)"),
+        (lambda: F.batch_norm(x, None, None), ValueError,
+         "batch_norm: evaluation mode (training=False) normalises with running_mean and "
+         "running_var, but running_mean is None; pass both, or training=True to use the batch "
+         "statistics"),
+        (lambda: F.batch_norm(x, np.zeros(4), None, training=True), ValueError,
+         "batch_norm: running_mean must have shape (3,) for an input of shape (4, 3, 2), got "
+         "shape (4,)"),
+        (lambda: F.batch_norm(x, None, None, npgan.tensor(np.ones(2, np.float32)),
+                              training=True), ValueError,
+         "batch_norm: weight must have shape (3,) for an input of shape (4, 3, 2), got shape "
+         "(2,)"),
+        (lambda: F.batch_norm(one, None, None, training=True), ValueError,
+         "batch_norm: Expected more than 1 value per channel when training, got input size "
+         "(1, 3)"),
+        (lambda: F.batch_norm(npgan.tensor(np.zeros(3)), None, None, training=True), ValueError,
+         "batch_norm: expected an input with at least 2 dimensions, got shape (3,)"),
+        (lambda: F.batch_norm(x, np.zeros(3, np.float32), None, training=True, momentum=1.5),
+         ValueError, "batch_norm: momentum must be a number in [0, 1], got 1.5"),
+        (lambda: F.batch_norm(x, npgan.tensor(np.zeros(3, np.float32), requires_grad=True),
+                              None, training=True), ValueError,
+         "batch_norm: running_mean is a Tensor that requires grad; running statistics are "
+         "updated in place and take no gradient (pass a buffer or its .detach())"),
+        (lambda: F.batch_norm(npgan.tensor(np.zeros((4, 3), np.int64)), None, None,
+                              training=True), TypeError,
+         "batch_norm: input must be floating point, got dtype int64"),
+        (lambda: F.batch_norm([1.0, 2.0], None, None, training=True), TypeError,
+         "batch_norm: input must be a Tensor or an array, got list"),
+        (lambda: F.batch_norm(x, None, None, training=True, eps=-1), ValueError,
+         "batch_norm: eps must be a number >= 0, got -1"),
+        (lambda: F.layer_norm(x, (3, 3)), ValueError,
+         "layer_norm: given normalized_shape=(3, 3), expected an input of shape (*, 3, 3), got "
+         "shape (4, 3, 2)"),
+        (lambda: F.layer_norm(x, ()), ValueError,
+         "layer_norm: normalized_shape must name at least one dimension, got ()"),
+        (lambda: F.layer_norm(x, "a"), TypeError,
+         "layer_norm: normalized_shape must be an int or a tuple of ints, got 'a'"),
+        (lambda: F.layer_norm(x, 2, npgan.tensor(np.ones(3, np.float32))), ValueError,
+         "layer_norm: weight must have shape (2,) for an input of shape (4, 3, 2), got shape "
+         "(3,)"),
+    ]
+    for make, kind, message in cases:
+        with pytest.raises(kind) as info:
+            make()
+        assert str(info.value) == message
+
+
+def test_a_refused_batch_changes_no_buffer():
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError):
+        bn(npgan.tensor(np.zeros((1, 3), np.float32)))
+    assert bn.num_batches_tracked.item() == 0
+    bn.eval()  # one sample is fine in eval mode: the running statistics normalise
+    np.testing.assert_allclose(bn(npgan.tensor(np.ones((1, 3), np.float32))).numpy(),
+                               np.full((1, 3), 1 / np.sqrt(1 + 1e-5)), rtol=1e-6)
+
+
+# --- every backend ------------------------------------------------------------------------------
+
+def _backend_run():
+    """A BatchNorm2d/LayerNorm computation on the current backend, its numbers on the host."""
+    npgan.set_default_dtype("float64")
+    rng = np.random.default_rng(16)
+    bn, ln = nn.BatchNorm2d(2), nn.LayerNorm((2, 3))
+    out = {}
+    for step in range(2):
+        x = npgan.tensor(rng.standard_normal((3, 2, 2, 3)) + step, requires_grad=True)
+        y = ln(bn(x).reshape(3, 2, 6)[..., :3])
+        g, = npgan.grad((y * y * y).sum(), [x], create_graph=True)
+        gg = npgan.grad((g * g).sum(), [x, bn.weight, ln.bias])
+        out[f"y{step}"], out[f"g{step}"] = y.numpy(), g.numpy()
+        out.update({f"gg{step}_{i}": t.numpy() for i, t in enumerate(gg)})
+    bn.eval()
+    out["eval"] = bn(npgan.tensor(rng.standard_normal((1, 2, 2, 3)))).numpy()
+    out.update(bn.state_dict())
+    out["layer_norm_raw"] = backend.to_numpy(F.layer_norm(backend.asarray(rng.random((2, 4))), 4))
+    return out
+
+
+def test_every_backend_gives_numpys_numbers(backend_name):
+    backend.set_backend("numpy")
+    expected = _backend_run()
+    backend.set_backend(backend_name)
+    got = _backend_run()
+    assert list(got) == list(expected)
+    for k in expected:
+        np.testing.assert_allclose(got[k], expected[k], rtol=1e-12, atol=1e-14, err_msg=k)

@@ -182,11 +182,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     name = "layer_norm"
     if isinstance(normalized_shape, numbers.Integral):
         normalized_shape = (normalized_shape,)
-    try:
-        normalized_shape = tuple(int(d) for d in normalized_shape)
-    except TypeError:
+    if isinstance(normalized_shape, (str, bytes)) or not hasattr(normalized_shape, "__iter__") \
+            or not all(isinstance(d, numbers.Integral) for d in normalized_shape):
         raise TypeError(f"{name}: normalized_shape must be an int or a tuple of ints, got "
-                        f"{normalized_shape!r}") from None
+                        f"{normalized_shape!r}")
+    normalized_shape = tuple(int(d) for d in normalized_shape)
     k = len(normalized_shape)
     if k == 0:
         raise ValueError(f"{name}: normalized_shape must name at least one dimension, got ()")

@@ -157,9 +157,8 @@ class LayerNorm(Module):
         k = len(self.normalized_shape)
         if x.shape[max(x.ndim - k, 0):] != self.normalized_shape or x.ndim < k:
             raise ValueError(
-                f"LayerNorm({self.normalized_shape}): expected an input whose last {k} "
-                f"dimension{'s' if k > 1 else ''} {'are' if k > 1 else 'is'} "
-                f"{self.normalized_shape}, got shape {x.shape}")
+                f"LayerNorm({self.normalized_shape}): expected an input of shape "
+                f"(*, {', '.join(map(str, self.normalized_shape))}), got shape {x.shape}")
         return normalization.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
