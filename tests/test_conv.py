@@ -96,8 +96,8 @@ def conv2d_loops(x, w, b, stride, padding, dilation, groups):
                 for c in range(per_group):
                     for i in range(kh):
                         for j in range(kw):
-                            y[:, o, a, bb] += (w[o, c, i, j]
-                                               * xp[:, first + c, a * sh + i * dh, bb * sw + j * dw])
+                            column = xp[:, first + c, a * sh + i * dh, bb * sw + j * dw]
+                            y[:, o, a, bb] += w[o, c, i, j] * column
         if b is not None:
             y[:, o] += b[o]
     return y
@@ -212,7 +212,8 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(case):
         zip(x.shape[2:], y.shape[2:], geo["stride"], geo["padding"], geo["dilation"], w.shape[2:]))
     back = F.conv_transpose2d(t64(u), t64(w), output_padding=output_padding, **case["kw"])
     assert back.shape == x.shape
-    assert float((y * u).sum()) == pytest.approx(float((x * back.numpy()).sum()), rel=1e-12, abs=1e-12)
+    assert float((y * u).sum()) == pytest.approx(float((x * back.numpy()).sum()),
+                                                 rel=1e-12, abs=1e-12)
 
 
 GRAD_SETTINGS = settings(max_examples=6, deadline=None, derandomize=True)
@@ -255,6 +256,24 @@ def test_conv_layers_gradients_through_parameters():
     x = t64(np.random.default_rng(4).standard_normal((1, 2, 4, 4)))
     params = [conv.weight, conv.bias, up.weight, up.bias]
     check_gradients(lambda x, *p: up(conv(x)), [x] + params, second_order=True)
+
+
+@pytest.mark.parametrize("fn, w_shape",
+                         [(F.conv2d, (6, 2, 3, 3)), (F.conv_transpose2d, (4, 3, 3, 3))])
+def test_one_gradient_wanted_equals_both_and_a_second_backward(fn, w_shape):
+    """Asking for dx or dW alone (pruned rules: ConvTranspose2d then makes gy's columns for one
+    op only) gives the numbers of asking for both; a retained graph gives them again (Conv2d
+    keeps the columns of x for dW)."""
+    rng = np.random.default_rng(8)
+    x, w = t64(rng.standard_normal((2, 4, 5, 6))), t64(rng.standard_normal(w_shape))
+    y = fn(x, w, stride=2, padding=1, groups=2)
+    loss = (y * t64(rng.standard_normal(y.shape), False)).sum()
+    both = npgan.grad(loss, [x, w], retain_graph=True)
+    alone = [npgan.grad(loss, [v], retain_graph=True)[0] for v in (x, w)]
+    again = npgan.grad(loss, [x, w])
+    for b, a, g in zip(both, alone, again):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(g.numpy(), b.numpy())
 
 
 # --- (c) float32 stays float32 ----------------------------------------------------------

@@ -22,16 +22,20 @@ recorded ops under ``create_graph``, so every order of derivative is exact.
 
 The forwards on raw arrays are im2col (:func:`im2col`: one strided slice per kernel
 position (i, j), kh kw copies) with one matrix product per group, and its adjoint
-col2im (:func:`col2im`: kh kw strided slice adds into zeros; no ``add.at``). The
-columns are kept channel-first, (C kh kw, N OH OW), so each product is one large
-matrix product on contiguous operands: (O, C kh kw) @ (C kh kw, N OH OW).
+col2im (:func:`col2im`: kh kw strided slice adds into zeros; no ``add.at``).
+
+Layout: the API is NCHW, but inside, images are (C, H, W, N) and columns
+(C kh kw, OH OW N): channels first, so each product is one large matrix product on
+contiguous operands, (O, C kh kw) @ (C kh kw, OH OW N); the batch last, so every
+slice copy or add of im2col/col2im runs along N contiguous numbers (in NCHW a
+slice's rows are OW numbers s apart: 3-4 times slower here at DCGAN's shapes).
 """
 import numbers
 from collections import namedtuple
 
 from npgan import backend, speed
-from npgan.autograd import Function
-from npgan.functions.helpers import apply
+from npgan.autograd import Function, is_grad_enabled
+from npgan.functions.helpers import apply, raw
 
 Geometry = namedtuple("Geometry", "stride padding dilation groups")
 Geometry.__doc__ = """A convolution's stride, padding and dilation (pairs of ints: height, width)
@@ -43,37 +47,37 @@ and groups, shared by the three ops of one convolution and by their gradients.""
 def im2col(x, kernel, out_hw, geom):
     """The columns of ``x`` (N, C, H, W) for a kernel of size ``kernel`` (kh, kw):
 
-        cols[c, i, j, n, a, b] = x_pad[n, c, a s + i d, b s + j d],
+        cols[c, i, j, a, b, n] = x_pad[n, c, a s + i d, b s + j d],
 
-    returned as a (C kh kw, N OH OW) matrix, for an output of ``out_hw`` = (OH, OW).
+    returned as a (C kh kw, OH OW N) matrix, for an output of ``out_hw`` = (OH, OW).
     One strided slice of the zero-padded input per kernel position (i, j).
     """
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (oh, ow) = kernel, out_hw
     (sh, sw), (ph, pw), (dh, dw) = geom.stride, geom.padding, geom.dilation
-    x_cn = x.transpose(1, 0, 2, 3)  # (C, N, H, W): the channels lead, as in the columns
+    x_chwn = x.transpose(1, 2, 3, 0)  # (C, H, W, N): the layout of the columns
     if ph or pw:
-        padded = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-        padded[:, :, ph:ph + h, pw:pw + w] = x_cn
+        padded = _zeros(xp, (c, h + 2 * ph, w + 2 * pw, n), x.dtype)
+        padded[:, ph:ph + h, pw:pw + w] = x_chwn
     else:
-        padded = x_cn
-    cols = speed.empty(xp, (c, kh, kw, n, oh, ow), x.dtype)
+        padded = x_chwn
+    cols = speed.empty(xp, (c, kh, kw, oh, ow, n), x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, i, j] = padded[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+            cols[:, i, j] = padded[:, i * dh:i * dh + sh * (oh - 1) + 1:sh,
                                    j * dw:j * dw + sw * (ow - 1) + 1:sw]
-    return cols.reshape(c * kh * kw, n * oh * ow)
+    return cols.reshape(c * kh * kw, oh * ow * n)
 
 
 def col2im(cols, shape, kernel, out_hw, geom):
-    """The adjoint of :func:`im2col`: columns (C kh kw, N OH OW) summed back into an
+    """The adjoint of :func:`im2col`: columns (C kh kw, OH OW N) summed back into an
     image of ``shape`` (N, C, H, W),
 
-        y[n, c, a s + i d - p, b s + j d - p] += cols[c, i, j, n, a, b],
+        y[n, c, a s + i d - p, b s + j d - p] += cols[c, i, j, a, b, n],
 
     as kh kw strided slice adds into a zero array, then the padding cut off.
-    Returns the image as a (C, N, H, W) array (channels first, as the columns).
+    Returns the image in the columns' layout, (C, H, W, N).
     """
     xp = backend.get_array_module(cols)
     n, c, h, w = shape
@@ -82,13 +86,21 @@ def col2im(cols, shape, kernel, out_hw, geom):
     # the padded image, tall enough for every slice (output_padding can ask for more)
     hp = max(h + 2 * ph, dh * (kh - 1) + sh * (oh - 1) + 1)
     wp = max(w + 2 * pw, dw * (kw - 1) + sw * (ow - 1) + 1)
-    padded = xp.zeros((c, n, hp, wp), dtype=cols.dtype)
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    padded = _zeros(xp, (c, hp, wp, n), cols.dtype)
+    cols = cols.reshape(c, kh, kw, oh, ow, n)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+            padded[:, i * dh:i * dh + sh * (oh - 1) + 1:sh,
                    j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, i, j]
-    return padded[:, :, ph:ph + h, pw:pw + w]
+    return padded[:, ph:ph + h, pw:pw + w]
+
+
+def _zeros(xp, shape, dtype):
+    """A zero array, reusing a large one of an earlier step (``speed.empty``: writing a fresh
+    one pays a page fault per 4 KiB on the CPU)."""
+    a = speed.empty(xp, shape, dtype)
+    a.fill(0)
+    return a
 
 
 def _per_group(a, b, groups):
@@ -102,14 +114,16 @@ def _per_group(a, b, groups):
 
 
 def _channels_first(x):
-    """x (N, C, H, W) as the matrix (C, N H W)."""
+    """x (N, C, H, W) as the matrix (C, H W N), the columns' layout."""
     n, c, h, w = x.shape
-    return x.transpose(1, 0, 2, 3).reshape(c, n * h * w)
+    return x.transpose(1, 2, 3, 0).reshape(c, h * w * n)
 
 
-def _to_nchw(y_cn, n, hw):
-    """A (C, N H W) result as (N, C, H, W) (a transposed view of it)."""
-    return y_cn.reshape(y_cn.shape[0], n, *hw).transpose(1, 0, 2, 3)
+def _to_nchw(y, n, hw):
+    """A (C, H W N) or (C, H, W, N) result copied into a (N, C, H, W) array."""
+    out = speed.empty(backend.get_array_module(y), (n, y.shape[0]) + tuple(hw), y.dtype)
+    out[...] = y.reshape((y.shape[0],) + tuple(hw) + (n,)).transpose(3, 0, 1, 2)
+    return out
 
 
 def _add_bias(y, b):
@@ -129,20 +143,25 @@ class Conv2d(Function):
 
     float_operands_only = True
 
-    def __init__(self, geom, out_hw):
+    def __init__(self, geom, out_hw, cols=None):
         self.geom = geom
         self.out_hw = tuple(out_hw)  # (OH, OW); less than the natural size when a gradient asks
+        self.cols = cols  # im2col(x), when the caller has it already
 
     def forward(self, x, W, b=None):
         o = W.shape[0]
-        cols = im2col(x, W.shape[2:], self.out_hw, self.geom)          # (C kh kw, N OH OW)
-        y = _per_group(W.reshape(o, -1), cols, self.geom.groups)        # (O, N OH OW)
+        cols = self.cols if self.cols is not None else im2col(x, W.shape[2:], self.out_hw,
+                                                              self.geom)  # (C kh kw, OH OW N)
+        # kept while a graph is recorded: dW needs the same columns (one im2col fewer)
+        self.cols = cols if is_grad_enabled() else None
+        y = _per_group(W.reshape(o, -1), cols, self.geom.groups)        # (O, OH OW N)
         y = _to_nchw(y, x.shape[0], self.out_hw)
         return y if b is None else _add_bias(y, b)
 
     def backward(self, gy, x, W, *rest):
         gx = apply(ConvTranspose2d(self.geom, x.shape[2:]), gy, W) if self.needs[0] else None
-        gW = apply(Conv2dWeightGrad(self.geom, W.shape[2:]), x, gy) if self.needs[1] else None
+        gW = (apply(Conv2dWeightGrad(self.geom, W.shape[2:], self.cols), x, gy)
+              if self.needs[1] else None)
         if len(rest) == 1:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs[2] else None
@@ -169,14 +188,18 @@ class ConvTranspose2d(Function):
         c_out = W.shape[1] * g
         # each group's W^T, (C_out/g kh kw, C_in/g), stacked: (C_out kh kw, C_in/g) per group
         w_t = W.reshape(g, c_in // g, -1).transpose(0, 2, 1).reshape(-1, c_in // g)
-        cols = _per_group(w_t, _channels_first(x), g)                  # (C_out kh kw, N H W)
+        cols = _per_group(w_t, _channels_first(x), g)                  # (C_out kh kw, H W N)
         y = col2im(cols, (n, c_out) + self.out_hw, W.shape[2:], (h, w), self.geom)
-        y = y.transpose(1, 0, 2, 3)
+        y = _to_nchw(y, n, self.out_hw)
         return y if b is None else _add_bias(y, b)
 
     def backward(self, gy, x, W, *rest):
-        gx = apply(Conv2d(self.geom, x.shape[2:]), gy, W) if self.needs[0] else None
-        gW = apply(Conv2dWeightGrad(self.geom, W.shape[2:]), gy, x) if self.needs[1] else None
+        # dx and dW both need the columns of gy: made once when both are wanted
+        cols = (im2col(raw(gy), W.shape[2:], x.shape[2:], self.geom)
+                if self.needs[0] and self.needs[1] else None)
+        gx = apply(Conv2d(self.geom, x.shape[2:], cols), gy, W) if self.needs[0] else None
+        gW = (apply(Conv2dWeightGrad(self.geom, W.shape[2:], cols), gy, x)
+              if self.needs[1] else None)
         if len(rest) == 1:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs[2] else None
@@ -193,16 +216,20 @@ class Conv2dWeightGrad(Function):
 
     float_operands_only = True
 
-    def __init__(self, geom, kernel):
+    def __init__(self, geom, kernel, cols=None):
         self.geom = geom
         self.kernel = tuple(kernel)  # (kh, kw) of the weight
+        self.cols = cols  # im2col(x), when the caller has it already (conv2d's forward made it)
 
     def forward(self, x, gy):
         c = x.shape[1]
         g = self.geom.groups
-        cols = im2col(x, self.kernel, gy.shape[2:], self.geom)        # (C kh kw, N OH OW)
-        # per group: gy_k (O/g, N OH OW) @ cols_k^T (N OH OW, C/g kh kw)
-        cols_t = cols.reshape(g, -1, cols.shape[1]).transpose(0, 2, 1).reshape(-1, cols.shape[0] // g)
+        cols = self.cols if self.cols is not None else im2col(x, self.kernel, gy.shape[2:],
+                                                              self.geom)  # (C kh kw, OH OW N)
+        self.cols = None  # not kept: only its inputs are needed to differentiate it
+        # per group: gy_k (O/g, OH OW N) @ cols_k^T (OH OW N, C/g kh kw)
+        k = cols.shape[0] // g
+        cols_t = cols.reshape(g, k, -1).transpose(0, 2, 1).reshape(-1, k)
         gw = _per_group(_channels_first(gy), cols_t, g)               # (O, C/g kh kw)
         return gw.reshape((gy.shape[1], c // g) + self.kernel)
 
@@ -237,7 +264,8 @@ def _check_groups(groups, who):
 
 def _check_4d(input, weight, who, weight_layout):
     if input.ndim != 4:
-        raise ValueError(f"{who}: expected a 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+        raise ValueError(
+            f"{who}: expected a 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
     if weight.ndim != 4:
         raise ValueError(f"{who}: expected a 4-D weight {weight_layout}, "
                          f"got shape {tuple(weight.shape)}")
