@@ -213,3 +213,11 @@ def test_normalize_and_its_gradient_are_the_plain_formulas(dtype, shape, axes):
     t = speed.normalize_grad(Tensor(gy), Tensor(y), Tensor(inv_std), axes)
     assert isinstance(t, Tensor)
     np.testing.assert_array_equal(t.data, b)  # a Tensor gets the plain formula itself
+    for a, b in ((speed.sums(gy, axes), speed.sums_plain(gy, axes)),
+                 (speed.sums_of_products(gy, x, axes), speed.sums_of_products_plain(gy, x, axes))):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, **tol)
+    for f in (speed.sums(Tensor(gy), axes), speed.sums_of_products(Tensor(gy), x, axes)):
+        assert isinstance(f, Tensor)
+    w, b = plain[1] + 1, plain[2]  # (keepdims) per-feature factors
+    same_bits(speed.affine(x, w, b), speed.affine_plain(x, w, b))

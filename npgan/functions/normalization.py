@@ -4,13 +4,14 @@ Both are one op, :class:`Normalize`, which standardises x over some axes,
 
     xhat = (x - mu) / sqrt(var + eps),   mu, var = the mean and biased variance over the axes,
 
-followed by an optional per-feature affine map ``xhat * weight + bias`` written with
-ordinary broadcasting ops (so weight and bias get their gradients, to any order, from
-Mul and Add). Batch norm normalises each channel (dim 1) over every other dim;
-layer norm normalises each sample over its last few dims.
+followed by an optional per-feature affine map, :class:`Affine`: ``xhat * weight + bias``
+(weight and bias get their gradients from it, to any order). Batch norm normalises each
+channel (dim 1) over every other dim; layer norm normalises each sample over its last
+few dims.
 
 In evaluation mode batch norm uses the running statistics, constants: it is then the
-affine map ``(x - running_mean) * weight / sqrt(running_var + eps) + bias``.
+affine map ``x * scale + shift`` with scale = weight / sqrt(running_var + eps) and
+shift = bias - running_mean * scale.
 """
 import numbers
 
@@ -58,6 +59,31 @@ def _inv_std(x, axes, eps):
     return ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
 
 
+class Affine(Function):
+    """y = x * w + b per feature: w and b (both of one shape, (C,) for batch norm,
+    ``normalized_shape`` for layer norm) are viewed as ``shape`` to broadcast against x, and
+    ``axes`` are the axes of x they are broadcast along;
+
+        dx = gy * w,    dw = sum of gy * x over ``axes``,    db = sum of gy over ``axes``
+
+    On arrays the output and dx go into reused arrays and the sums are einsum's
+    (:mod:`npgan.speed`); on Tensors (``create_graph``) the same products and sums are recorded.
+    """
+
+    def __init__(self, shape, axes):
+        self.shape = shape
+        self.axes = axes
+
+    def forward(self, x, w, b):
+        return speed.affine(x, w.reshape(self.shape), b.reshape(self.shape))  # x * w + b
+
+    def backward(self, gy, x, w, b, y):
+        axes = self.axes
+        return (speed.times(gy, w.reshape(self.shape)) if self.needs[0] else None,  # gy * w
+                speed.sums_of_products(gy, x, axes).reshape(w.shape) if self.needs[1] else None,
+                speed.sums(gy, axes).reshape(b.shape) if self.needs[2] else None)
+
+
 # --- checks -------------------------------------------------------------------------
 
 def _check_float_input(name, x, least_ndim):
@@ -90,13 +116,18 @@ def _check_eps(name, eps):
         raise ValueError(f"{name}: eps must be a number >= 0, got {eps!r}")
 
 
-def _affine(xhat, weight, bias, shape):
-    """xhat * weight + bias, with weight and bias reshaped to ``shape`` for broadcasting."""
-    if weight is not None:
-        xhat = xhat * (weight if weight.shape == shape else weight.reshape(shape))
-    if bias is not None:
-        xhat = xhat + (bias if bias.shape == shape else bias.reshape(shape))
-    return xhat
+def _affine(x, weight, bias, shape, axes):
+    """x * weight + bias (see :class:`Affine`); a missing weight is 1 and a missing bias 0,
+    constants of the graph; neither: x itself."""
+    if weight is None and bias is None:
+        return x
+    xp = backend.get_array_module(raw(x))
+    like = weight if bias is None else bias
+    if weight is None:
+        weight = xp.ones(like.shape, dtype=x.dtype)
+    if bias is None:
+        bias = xp.zeros(like.shape, dtype=x.dtype)
+    return apply(Affine(shape, axes), x, weight, bias)
 
 
 # --- batch norm -----------------------------------------------------------------------
@@ -132,6 +163,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 f"updated in place and take no gradient (pass a buffer or its .detach())")
     _check_eps(name, eps)
     shape = (1, c) + (1,) * (input.ndim - 2)
+    axes = (0,) + tuple(range(2, input.ndim))  # every axis but the channels'
     if training:
         n = input.size // c if c else 0
         if n <= 1:
@@ -142,13 +174,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if tracked and (not isinstance(momentum, numbers.Real) or isinstance(momentum, bool)
                         or not 0 <= momentum <= 1):
             raise ValueError(f"{name}: momentum must be a number in [0, 1], got {momentum!r}")
-        fn = Normalize((0,) + tuple(range(2, input.ndim)), eps)
+        fn = Normalize(axes, eps)
         xhat = apply(fn, input)
         if running_mean is not None:
             _update(raw(running_mean), fn.mean.reshape(c), momentum)
         if running_var is not None:
             _update(raw(running_var), fn.var.reshape(c) * (n / (n - 1)), momentum)
-        return _affine(xhat, weight, bias, shape)
+        return _affine(xhat, weight, bias, shape, axes)
     if running_mean is None or running_var is None:
         raise ValueError(
             f"{name}: evaluation mode (training=False) normalises with running_mean and "
@@ -156,10 +188,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             f"is None; pass both, or training=True to use the batch statistics")
     xp = backend.get_array_module(raw(input))
     dtype = input.dtype
-    mean = raw(running_mean).astype(dtype).reshape(shape)
-    inv_std = (1 / xp.sqrt(raw(running_var).astype(dtype) + eps)).reshape(shape)
-    scale = inv_std if weight is None else inv_std * weight.reshape(shape)
-    return _affine((input - mean) * scale, None, bias, shape)
+    inv_std = 1 / xp.sqrt(raw(running_var).astype(dtype) + eps)
+    scale = inv_std if weight is None else weight * inv_std  # y = x * scale + shift
+    shift = -raw(running_mean).astype(dtype) * scale
+    return _affine(input, scale, shift if bias is None else shift + bias, shape, axes)
 
 
 def _update(running, stat, momentum):
@@ -199,4 +231,4 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         _check_vector(name, what, v, normalized_shape, input)
     _check_eps(name, eps)
     xhat = apply(Normalize(tuple(range(input.ndim - k, input.ndim)), eps), input)
-    return _affine(xhat, weight, bias, normalized_shape)
+    return _affine(xhat, weight, bias, normalized_shape, tuple(range(input.ndim - k)))
