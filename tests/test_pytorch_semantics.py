@@ -377,3 +377,112 @@ def test_1_transpose_matches_pytorch():
         xt.transpose(0, 4)
     with pytest.raises(IndexError):
         x.transpose(0, 4)
+
+
+# --- 7. type promotion: PyTorch's categories and priorities --------------------------------
+
+def _operand(dtype, zero_d):
+    v = np.array(True if dtype == "bool" else 1, dtype=dtype)
+    return npgan.tensor(v if zero_d else np.array([v, v, v], dtype=dtype))
+
+
+# (left dtype, left 0-d?, right dtype or Python number, right 0-d?, op, expected dtype by hand)
+PROMOTIONS = [
+    ("float32", False, "float64", True, "add", "float32"),   # a 0-d tensor keeps float32
+    ("float64", True, "float32", False, "mul", "float32"),   # on either side
+    ("float32", False, "int64", False, "mul", "float32"),    # integer with float: the float's
+    ("int64", False, "float32", False, "sub", "float32"),
+    ("int64", False, "float64", True, "add", "float64"),     # 0-d of a higher category decides
+    ("int32", False, "int64", True, "add", "int32"),         # 0-d of the same category does not
+    ("int32", False, "int64", False, "add", "int64"),        # dimensioned integers: the wider
+    ("uint8", False, "int8", False, "add", "int16"),
+    ("bool", False, "int32", False, "add", "int32"),
+    ("bool", False, "int32", True, "mul", "int32"),
+    ("bool", False, "float64", False, "mul", "float64"),
+    ("float32", True, "float64", True, "add", "float64"),    # two 0-d floats: the wider
+    ("int64", False, 0.5, None, "mul", "float32"),           # int with a Python float: default
+    ("int64", False, 2, None, "mul", "int64"),
+    ("int32", False, 2, None, "add", "int32"),
+    ("bool", False, 2, None, "add", "int64"),                # bool with a Python int: int64
+    ("bool", False, True, None, "add", "bool"),
+    ("float32", False, 2, None, "mul", "float32"),
+    ("float64", False, 0.5, None, "mul", "float64"),
+    ("int64", False, "int64", False, "div", "float32"),      # true division: default float
+    ("bool", False, "int32", False, "div", "float32"),
+    ("int64", False, 2, None, "div", "float32"),
+    ("int64", False, 0.5, None, "pow", "float32"),
+    ("int64", False, 2, None, "pow", "int64"),
+]
+
+
+def _promotion_case(case):
+    left, lzero, right, rzero, op, _ = case
+    a = _operand(left, lzero)
+    b = _operand(right, rzero) if isinstance(right, str) else right
+    return a, b, op
+
+
+@pytest.mark.parametrize("case", PROMOTIONS, ids=lambda c: f"{c[0]}-{c[4]}-{c[2]}")
+def test_7_result_dtypes_by_hand(backend_name, case):
+    a, b, op = _promotion_case(case)
+    assert str(getattr(npgan.ops, op)(a, b).dtype) == case[5]
+    symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}[op]
+    assert str(eval(f"a {symbol} b").dtype) == case[5]           # the operators too
+    if not isinstance(b, npgan.Tensor) and op != "pow":
+        assert str(eval(f"b {symbol} a").dtype) == case[5]        # the number on the left
+
+
+def test_7_default_dtype_follows_set_default_dtype():
+    npgan.set_default_dtype("float64")
+    a = _operand("int64", False)
+    assert (a * 0.5).dtype == np.float64 and (a / a).dtype == np.float64
+    assert (_operand("float32", False) * 0.5).dtype == np.float32  # a float tensor keeps its own
+
+
+def test_7_float32_and_float64_with_dimensions_are_still_refused():
+    with pytest.raises(TypeError, match="Add: cannot mix float32 and float64 operands"):
+        _operand("float32", False) + _operand("float64", False)
+    with pytest.raises(TypeError, match="got int64 data with float32 weights"):
+        npgan.ops.matmul(npgan.tensor(np.ones((2, 2), dtype=np.int64)),
+                         npgan.tensor(np.ones((2, 2), dtype=np.float32)))
+
+
+def test_7_promoted_operand_gets_its_gradient_in_its_own_dtype(backend_name):
+    w = npgan.tensor(np.array([1.0, 2.0, 3.0], dtype=np.float32), requires_grad=True)
+    s = npgan.tensor(np.array(2.0), dtype="float64", requires_grad=True)   # 0-d float64
+    y = (w * s).sum()
+    assert y.dtype == np.float32
+    y.backward()
+    assert w.grad.dtype == np.float32 and w.grad.numpy().tolist() == [2.0, 2.0, 2.0]
+    assert s.grad.dtype == np.float64 and s.grad.item() == 6.0            # sum of w
+    n = npgan.tensor(np.array([1, 2, 3], dtype=np.int64))
+    z = (w * n).sum()
+    z.backward()
+    assert z.dtype == np.float32 and w.grad.numpy().tolist() == [3.0, 4.0, 5.0]
+
+
+def test_7_result_dtypes_match_pytorch():
+    torch = pytest.importorskip("torch")
+    dtypes = ["bool", "uint8", "int32", "int64", "float32", "float64"]
+    ops = {"add": torch.add, "mul": torch.mul, "div": torch.div}
+    checked = 0
+    for left in dtypes:
+        for right in dtypes + [2, 0.5, True]:
+            for lzero in (False, True):
+                for rzero in ((False, True) if isinstance(right, str) else (None,)):
+                    a = _operand(left, lzero)
+                    b = _operand(right, rzero) if isinstance(right, str) else right
+                    ta = torch.tensor(a.numpy())
+                    tb = torch.tensor(b.numpy()) if isinstance(b, npgan.Tensor) else b
+                    floats = {str(t.dtype) for t in (a, b) if isinstance(t, npgan.Tensor)
+                              and t.ndim and t.dtype.kind == "f"}
+                    for op, torch_op in ops.items():
+                        expected = str(torch_op(ta, tb).dtype).replace("torch.", "")
+                        if len(floats) == 2:  # float32 with float64, both with dimensions
+                            with pytest.raises(TypeError, match="cannot mix"):
+                                getattr(npgan.ops, op)(a, b)
+                            continue
+                        assert str(getattr(npgan.ops, op)(a, b).dtype) == expected, \
+                            (left, lzero, right, rzero, op)
+                        checked += 1
+    assert checked > 300

@@ -127,8 +127,13 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b with broadcasting."""
-    return Div()(*as_tensors(a, b))
+    """a / b with broadcasting; true division, so integers give the default float dtype
+    (int64 / int64 is float32 unless changed by npgan.set_default_dtype, as in PyTorch)."""
+    a, b = as_tensors(a, b)
+    if a.data.dtype.kind != "f" and b.data.dtype.kind != "f":
+        dtype = backend.get_default_dtype()
+        a, b = Tensor(a.data.astype(dtype)), Tensor(b.data.astype(dtype))
+    return Div()(a, b)
 
 
 def neg(x):

@@ -32,7 +32,7 @@ class MatMul(Function):
 
 def matmul(a, b):
     """Matrix product with numpy's rules (1-D operands are promoted and squeezed)."""
-    a, b = as_tensors(a, b)
+    a, b = as_tensors(a, b, promote_dtypes=False)  # int data with float weights: refused
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
