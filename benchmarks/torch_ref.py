@@ -32,13 +32,22 @@ class TorchGAN:
     def __init__(self, g_sizes, d_sizes, act, batch, slope=0.2, d_dropout=0.0, g_out="linear",
                  noise="uniform", lr=2e-4, betas=(0.5, 0.999), eps=1e-8, device="cpu", seed=0):
         torch.manual_seed(seed)
+        self._setup(mlp(g_sizes, act, slope, 0.0, g_out), mlp(d_sizes, act, slope, d_dropout),
+                    batch, g_sizes[0], noise, lr, betas, eps, device)
+
+    def _setup(self, G, D, batch, nz, noise, lr, betas, eps, device, adam=None,
+               memory_format=None):
+        """G and D on the device, their Adam optimizers (``adam``: None for PyTorch's default
+        implementation, "foreach" or "fused"), the loss and the targets."""
         self.device = torch.device(device)
-        self.G = mlp(g_sizes, act, slope, 0.0, g_out).to(self.device)
-        self.D = mlp(d_sizes, act, slope, d_dropout).to(self.device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas, eps=eps)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=eps)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        if memory_format is not None:
+            self.G, self.D = G.to(memory_format=memory_format), D.to(memory_format=memory_format)
+        options = {} if adam is None else {adam: True}
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas, eps=eps, **options)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=eps, **options)
         self.criterion = nn.BCEWithLogitsLoss()
-        self.batch, self.nz, self.noise = batch, g_sizes[0], noise
+        self.batch, self.nz, self.noise = batch, nz, noise
         self.ones = torch.ones(batch, 1, device=self.device)
         self.zeros = torch.zeros(batch, 1, device=self.device)
 
@@ -65,3 +74,48 @@ class TorchGAN:
         self.opt_g.step()
         self.D.requires_grad_(True)
         return d_loss.item(), g_loss.item()
+
+
+# --- DCGAN-B --------------------------------------------------------------------------------
+
+def dcgan_models(c=64, nz=100, slope=0.2):
+    """G and D of the DCGAN-B step with c channels (64 for DCGAN-B), as nn.Sequential."""
+    G = nn.Sequential(
+        nn.Linear(nz, 2 * c * 7 * 7), nn.BatchNorm1d(2 * c * 7 * 7), nn.ReLU(),
+        nn.Unflatten(1, (2 * c, 7, 7)),
+        nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.BatchNorm2d(c), nn.ReLU(),
+        nn.ConvTranspose2d(c, 1, 4, 2, 1), nn.Tanh())
+    D = nn.Sequential(
+        nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(slope),
+        nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(slope),
+        nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1))
+    return G, D
+
+
+#: PyTorch's CPU configurations the benchmark tries on the DCGAN-B step: (name, Adam
+#: implementation, channels_last). "default" is what a plain script gets.
+DCGAN_CONFIGS = (("default", None, False), ("foreach", "foreach", False), ("fused", "fused", False),
+                 ("channels_last", None, True), ("channels_last+foreach", "foreach", True),
+                 ("channels_last+fused", "fused", True))
+
+
+class TorchDCGAN(TorchGAN):
+    """The DCGAN-B step (:func:`dcgan_models`) with :meth:`TorchGAN.step`: D(x) and D(G(z)) in
+    two passes (each with its own batch statistics), then the G step; normal noise.
+
+    ``config``: a name of :data:`DCGAN_CONFIGS` (the Adam implementation, channels_last).
+    """
+
+    def __init__(self, batch, c=64, nz=100, slope=0.2, lr=2e-4, betas=(0.5, 0.999), eps=1e-8,
+                 device="cpu", seed=0, config="default"):
+        adam, channels_last = {n: (a, cl) for n, a, cl in DCGAN_CONFIGS}[config]
+        torch.manual_seed(seed)
+        G, D = dcgan_models(c, nz, slope)
+        self.memory_format = torch.channels_last if channels_last else None
+        self._setup(G, D, batch, nz, "normal", lr, betas, eps, device, adam, self.memory_format)
+
+    def step(self, real):
+        """One D update then one G update on ``real`` (N, 1, 28, 28); returns (L_D, L_G)."""
+        if self.memory_format is not None:
+            real = real.contiguous(memory_format=self.memory_format)
+        return super().step(real)
