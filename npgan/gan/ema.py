@@ -9,7 +9,8 @@ class ExponentialMovingAverage:
     """An averaged copy of a module: ``avg = beta avg + (1 - beta) theta`` at each :meth:`update`.
 
     ``self.module`` is a deep copy of ``module`` whose parameters hold the
-    average (use it for sampling; it is never trained). With ``warmup`` the
+    average (use it for sampling; it is never trained). Its buffers (batch norm's
+    running statistics) are copied from the live module at each update, not averaged. With ``warmup`` the
     decay at update t (1-based) is ``min(decay, (1 + t) / (10 + t))``, so the
     average forgets the initial weights quickly in short runs (as TensorFlow's
     ExponentialMovingAverage with ``num_updates``).
@@ -35,3 +36,5 @@ class ExponentialMovingAverage:
         for avg, p in zip(self.module.parameters(), self.source.parameters()):
             avg.data *= beta
             avg.data += (1 - beta) * p.data
+        for avg, b in zip(self.module.buffers(), self.source.buffers()):
+            avg.data[...] = b.data  # batch norm's running statistics: the live ones, not averaged

@@ -37,7 +37,8 @@ def moving_average(steps, values, window):
 
 
 def plot_losses_and_d_outputs(axes, history, g_loss, window, window_unit="",
-                              d_labels=("D(x)", "D(G(z))"), d_title="discriminator outputs"):
+                              d_labels=("D(x)", "D(G(z))"), d_title="discriminator outputs",
+                              critic=False):
     """Two panels of training curves, as moving averages over ``window`` steps.
 
     ``axes[0]``: D's and G's losses (``g_loss`` names G's), with D's loss at the
@@ -45,6 +46,8 @@ def plot_losses_and_d_outputs(axes, history, g_loss, window, window_unit="",
     real and generated samples (labelled ``d_labels``), with 1/2, where D can no
     longer tell them apart. ``history`` is a dict of lists ``step``, ``d_loss``,
     ``g_loss``, ``d_real`` and ``d_fake`` (:class:`TrainingLog`, ``GANTrainer``).
+    With ``critic`` (a Wasserstein critic's raw scores) the two reference lines and
+    the probability axis are left out: a critic has no such equilibrium values.
     """
     def curve(key):
         return moving_average(history["step"], history[key], window)
@@ -52,15 +55,18 @@ def plot_losses_and_d_outputs(axes, history, g_loss, window, window_unit="",
     ax = axes[0]
     ax.plot(*curve("d_loss"), label="D loss")
     ax.plot(*curve("g_loss"), label=f"G loss ({g_loss})")
-    ax.axhline(2 * math.log(2), color="gray", lw=0.8, ls="--", label="D loss at equilibrium, 2 ln 2")
+    if not critic:
+        ax.axhline(2 * math.log(2), color="gray", lw=0.8, ls="--",
+                   label="D loss at equilibrium, 2 ln 2")
     ax.set_xlabel("step")
     ax.set_title(f"losses (moving average of {window}{window_unit})")
     ax.legend(fontsize=8)
     ax = axes[1]
     ax.plot(*curve("d_real"), label=d_labels[0])
     ax.plot(*curve("d_fake"), label=d_labels[1])
-    ax.axhline(0.5, color="gray", lw=0.8, ls="--")
-    ax.set_ylim(0, 1)
+    if not critic:
+        ax.axhline(0.5, color="gray", lw=0.8, ls="--")
+        ax.set_ylim(0, 1)
     ax.set_xlabel("step")
     ax.set_title(d_title)
     ax.legend(fontsize=8)
