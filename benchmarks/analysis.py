@@ -4,8 +4,8 @@ engine's speed targets with their verdicts, and the batch from which the GPU win
 Pure functions of the timing dicts of :mod:`benchmarks.timing` (and of results.json): nothing
 here measures, so a report can be computed again from a saved run.
 """
-__all__ = ["ratio", "round_ratios", "device_peak", "peaks_in_row", "targets", "crossover",
-           "gpu_crossover"]
+__all__ = ["ratio", "round_ratios", "device_peak", "peaks_in_row", "targets", "dcgan_targets",
+           "crossover", "gpu_crossover"]
 
 
 def ratio(a, b):
@@ -71,6 +71,23 @@ def targets(results):
                 "measured": None if pct is None else f"{pct:.1f}%",
                 "met": None if pct is None else pct >= 55,
                 **_round_range(per_round, lambda x: x >= 55, 1, "%")})
+    return out + dcgan_targets(results.get("dcgan"))
+
+
+def dcgan_targets(dcgan):
+    """The DCGAN-B targets (npgan at most 2.0 times PyTorch CPU's best configuration and 1.2
+    times the floor), read on the run's DCGAN-B row; none where the run has no DCGAN-B part."""
+    if not dcgan:
+        return []
+    row, out = dcgan["row"], []
+    for what, den, limit in (("npgan / PyTorch CPU (best configuration)", "torch-cpu-best", 2.0),
+                             ("npgan / floor", "floor", 1.2)):
+        r = ratio(row.get("npgan-numpy"), row.get(den))
+        out.append({"target": f"{dcgan['label'].replace(', batch', ' step, ' + what + ', batch')}",
+                    "limit": f"<= {limit}", "measured": None if r is None else round(r, 3),
+                    "met": None if r is None else r <= limit,
+                    **_round_range(round_ratios(row.get("npgan-numpy"), row.get(den)),
+                                   lambda x: x <= limit, 3)})
     return out
 
 

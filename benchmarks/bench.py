@@ -4,6 +4,7 @@
     python3 benchmarks/bench.py                 # the full run (a few minutes), writes benchmarks/RESULTS.md
     python3 benchmarks/bench.py --quick         # tiny sizes, a few repeats (what the tests run)
     python3 benchmarks/bench.py --memory        # only the resident-memory check
+    python3 benchmarks/bench.py --dcgan         # only the DCGAN-B step: updates its section
     python3 benchmarks/bench.py --backend numpy --no-torch --repeats 50 --out /tmp/bench
 
 The step is a D update then a G update, Adam on both, float32 (see
@@ -14,7 +15,11 @@ benchmarks/floor.py for the math), for two models:
 * the MNIST MLP GAN: D 784-1024-512-256-1 (LeakyReLU(0.2), Dropout(0.3)),
   G 100-256-512-1024-784 (LeakyReLU(0.2), Tanh), Gaussian noise, Adam lr 2e-4,
   betas (0.5, 0.999), random data shaped like MNIST in [-1, 1], at batch 64,
-  100, 256 and 1024: at 1024 the matmuls dominate.
+  100, 256 and 1024: at 1024 the matmuls dominate;
+
+and the DCGAN-B step (benchmarks/floor_dcgan.py, benchmarks/dcgan.py): convolutions, transposed
+convolutions and batch norm at batch 64, against PyTorch's fastest CPU configuration, then a
+sweep over the batch size.
 
 Implementations, all timed in the same run on the same data path:
 
@@ -54,11 +59,12 @@ if __package__ in (None, ""):  # run as a script: benchmark the npgan of this ch
 from npgan import backend, runs  # noqa: E402
 
 from benchmarks.analysis import gpu_crossover, targets  # noqa: E402
+from benchmarks.dcgan import time_dcgan  # noqa: E402
 from benchmarks.impls import Impl, build_peak, load_torch, make_impls  # noqa: E402
 from benchmarks.machine import limit_threads, machine_info  # noqa: E402
 from benchmarks.memory import memory_check, memory_in_subprocess  # noqa: E402
-from benchmarks.plot import plot_scaling  # noqa: E402
-from benchmarks.report import print_summary, write_report  # noqa: E402
+from benchmarks.plot import plot_dcgan, plot_scaling  # noqa: E402
+from benchmarks.report import print_dcgan, print_summary, write_report  # noqa: E402
 from benchmarks.specs import (MNIST, Pool, case_label, mnist_spec, sizes, step_flops,  # noqa: E402
                               target_cases)
 from benchmarks.timing import Bench, matmul_peaks, merge_peaks, other_cpu_now  # noqa: E402
@@ -90,11 +96,16 @@ def parse_args(argv):
                    help="only the cases the targets are measured on (Gaussian batch 256, MNIST "
                         "batch 100 and 1024), timed as in a full run; prints them, writes nothing "
                         "(a few minutes: for checking an engine change)")
+    p.add_argument("--dcgan", action="store_true",
+                   help="only the DCGAN-B step (a few minutes): time it and update its section of "
+                        "the report in --out (default benchmarks/), whose results.json must exist")
     p.add_argument("--memory-json", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.targets and (args.out or args.memory):
-        p.error("--targets prints its table and writes no files, so it takes neither --out nor "
-                "--memory; run without --targets for the full report")
+    if args.targets and (args.out or args.memory or args.dcgan):
+        p.error("--targets prints its table and writes no files, so it takes neither --out, "
+                "--memory nor --dcgan; run without --targets for the full report")
+    if args.dcgan and args.memory:
+        p.error("--dcgan and --memory are two separate parts: run them one at a time")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 40
     if args.warmup is None:
@@ -129,7 +140,54 @@ def main(argv=None, log=print):
     with limit_threads(1 if args.quick else None, torch[0]):
         if args.targets:
             return run_targets(args, cfg, pool, torch, log)
+        if args.dcgan:
+            return run_dcgan(args, cfg, pool, torch, argv, log)
         return run_suite(args, cfg, pool, torch, argv, log)
+
+
+def command_line(argv):
+    """The command as it was typed, for the report."""
+    return "python3 " + " ".join(shlex.quote(a) for a in (
+        [os.path.relpath(Path(__file__).resolve(), ROOT)] + list(argv if argv is not None else sys.argv[1:])))
+
+
+def gpu_kind_of(impls):
+    """"cupy" where npgan's GPU column runs, "torch-cuda" where only PyTorch's does, else None."""
+    return ("cupy" if any(i.name == "npgan-cupy" and i.build for i in impls) else
+            "torch-cuda" if any(i.name == "torch-cuda" and i.build for i in impls) else None)
+
+
+def run_dcgan(args, cfg, pool, torch, argv, log):
+    """``--dcgan``: time the DCGAN-B cases alone and put them into the saved run in the output
+    folder (results.json), then write RESULTS.md and dcgan_scaling.png again from it."""
+    out_dir = Path(args.out) if args.out else ROOT / "benchmarks"
+    saved = out_dir / "results.json"
+    if not saved.exists():
+        log(f"bench: --dcgan updates a saved run, and {saved} does not exist: run "
+            f"`python3 benchmarks/bench.py{' --quick' if args.quick else ''} --out {out_dir}` first")
+        return 2
+    results = json.loads(saved.read_text())
+    impls = make_impls(args.backend, torch)
+    meta = machine_info(torch[0], impls)
+    log(f"npgan benchmark, DCGAN-B only: {meta['cpu']}, {meta['cores']}; updating {out_dir}")
+    previous_backend, previous_dtype = backend.get_backend(), backend.get_default_dtype()
+    torch_peak = torch[0] if args.backend in ("numpy", "all") else None
+    try:
+        peaks = matmul_peaks(cfg["peak_n"], cfg["peak_repeats"], torch_peak, gpu_kind_of(impls))
+        results["dcgan"] = time_dcgan(args, cfg, pool, impls, torch, peaks, command_line(argv),
+                                      meta, log)
+        results["dcgan"]["peaks"] = merge_peaks(peaks, matmul_peaks(
+            cfg["peak_n"], cfg["peak_repeats"], torch_peak, gpu_kind_of(impls)))
+    finally:
+        backend.set_backend(previous_backend)
+        backend.set_default_dtype(previous_dtype)
+    results["targets"] = targets(results)
+    plot_dcgan(results["dcgan"], out_dir / "dcgan_scaling.png")
+    saved.write_text(json.dumps(results, indent=1, default=str))
+    report = write_report(results, out_dir)
+    print_dcgan(results, log)
+    log(f"\nwrote {report}, {saved}, {out_dir / 'dcgan_scaling.png'}")
+    return 0
 
 
 def time_cases(bench, cases, torch_mod, backend_name, n):
@@ -142,7 +200,7 @@ def time_cases(bench, cases, torch_mod, backend_name, n):
     out = []
     for i, (spec, batch) in enumerate(cases):
         target_case = spec.name == "mnist" and i == len(cases) - 1
-        times = bench.row(spec, batch, peaks=in_row_peaks if target_case else ())
+        times = bench.row(spec, batch, extra=in_row_peaks if target_case else ())
         out.append({"label": case_label(spec, batch), "model": spec.name, "width": spec.width,
                     "batch": batch, "flops": step_flops(spec, batch), "times": times})
     return out
@@ -155,15 +213,18 @@ def run_targets(args, cfg, pool, torch, log):
     previous_backend, previous_dtype = backend.get_backend(), backend.get_default_dtype()
     try:
         bench = Bench(impls, pool, args.repeats, args.warmup, cfg["min_block_s"],
-                      retries=0 if args.quick else 2, settle_s=0 if args.quick else 0.2, log=log)
+                      retries=0 if args.quick else 2, settle_s=0 if args.quick else 0.2, log=log,
+                      collect=not args.quick)
         log("step times (the target cases):")
         cases = time_cases(bench, target_cases(cfg, args.quick), torch[0], args.backend,
                            cfg["peak_n"])
+        log("DCGAN-B step:")
+        dcgan = time_dcgan(args, cfg, pool, impls, torch, {}, None, None, log, sweep=False)
     finally:
         backend.set_backend(previous_backend)
         backend.set_default_dtype(previous_dtype)
     results = {"impls": [{"name": i.name, "label": i.label} for i in impls], "peaks": {},
-               "cases": cases}
+               "cases": cases, "dcgan": dcgan}
     results["targets"] = targets(results)
     print_summary(results, log)
     log(f"\n{time.perf_counter() - start:.0f} s; nothing written (a full run writes RESULTS.md)")
@@ -178,8 +239,7 @@ def run_suite(args, cfg, pool, torch, argv, log):
     out_dir.mkdir(parents=True, exist_ok=True)
     impls = make_impls(args.backend, torch)
     meta = machine_info(torch[0], impls)
-    command = "python3 " + " ".join(shlex.quote(a) for a in (
-        [os.path.relpath(Path(__file__).resolve(), ROOT)] + list(argv if argv is not None else sys.argv[1:])))
+    command = command_line(argv)
     log(f"npgan benchmark{' (quick)' if args.quick else ''}: {meta['cpu']}, {meta['cores']}, "
         f"GPU: {meta['gpu']}; writing to {out_dir}")
     for i in impls:
@@ -194,8 +254,7 @@ def run_suite(args, cfg, pool, torch, argv, log):
     previous_backend = backend.get_backend()
     previous_dtype = backend.get_default_dtype()
     try:
-        gpu_kind = ("cupy" if any(i.name == "npgan-cupy" and i.build for i in impls) else
-                    "torch-cuda" if any(i.name == "torch-cuda" and i.build for i in impls) else None)
+        gpu_kind = gpu_kind_of(impls)
         log("matmul peak:")
         peaks = matmul_peaks(cfg["peak_n"], cfg["peak_repeats"],
                              torch[0] if args.backend in ("numpy", "all") else None, gpu_kind)
@@ -205,19 +264,23 @@ def run_suite(args, cfg, pool, torch, argv, log):
             log(f"  {p['library']:<40} {p['n']}x{p['n']}: best {p['best_gflops']:.1f} GFLOP/s, "
                 f"median {p['median_gflops']:.1f}")
         bench = Bench(impls, pool, args.repeats, args.warmup, cfg["min_block_s"],
-                      retries=0 if args.quick else 2, settle_s=0 if args.quick else 0.2, log=log)
+                      retries=0 if args.quick else 2, settle_s=0 if args.quick else 0.2, log=log,
+                      collect=not args.quick)
         log("step times:")
         cases = time_cases(bench, cfg["cases"], torch[0], args.backend, cfg["peak_n"])
         log("scaling sweep:")
         sweep_batch = {str(b): bench.row(MNIST, b) for b in cfg["sweep_batches"]}
         sweep_width = {f"{w:g}": bench.row(mnist_spec(w), cfg["width_batch"])
                        for w in cfg["sweep_widths"]}
+        log("DCGAN-B step:")
+        dcgan = time_dcgan(args, cfg, pool, impls, torch, peaks, command, meta, log)
         log("matmul peak, again:")
         peaks = merge_peaks(peaks, matmul_peaks(cfg["peak_n"], cfg["peak_repeats"],
                                                 torch[0] if "cpu_torch" in peaks else None,
                                                 gpu_kind))
         for p in peaks.values():
             log(f"  {p['library']:<40} best {p['best_gflops']:.1f} GFLOP/s of {p['repeats']}")
+        dcgan["peaks"] = peaks
     finally:
         backend.set_backend(previous_backend)
         backend.set_default_dtype(previous_dtype)
@@ -239,7 +302,7 @@ def run_suite(args, cfg, pool, torch, argv, log):
                    "skip_reason": i.skip_reason} for i in impls],
         "peaks": peaks, "cases": cases, "sweep_batch": sweep_batch, "sweep_width": sweep_width,
         "sweep_width_batch": cfg["width_batch"], "crossover_batch": x, "crossover_text": cross_text,
-        "memory": memory,
+        "memory": memory, "dcgan": dcgan,
     }
     others = [t["other_cpu_cores"] for t in bench.cache.values() if t.get("other_cpu_cores") is not None]
     results["contention"] = {"max_other_cores": max(others) if others else None,
@@ -248,11 +311,13 @@ def run_suite(args, cfg, pool, torch, argv, log):
     results["targets"] = targets(results)
     results["elapsed_s"] = time.perf_counter() - start
     plot_scaling(results, out_dir / "scaling.png")
+    plot_dcgan(dcgan, out_dir / "dcgan_scaling.png")
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     report = write_report(results, out_dir)
     print_summary(results, log)
-    log(f"\n{cross_text}\nwrote {report}, {out_dir / 'results.json'}, {out_dir / 'scaling.png'} "
-        f"in {results['elapsed_s']:.0f} s")
+    print_dcgan(results, log)
+    log(f"\n{cross_text}\nwrote {report}, {out_dir / 'results.json'}, {out_dir / 'scaling.png'}, "
+        f"{out_dir / 'dcgan_scaling.png'} in {results['elapsed_s']:.0f} s")
     return 0
 
 

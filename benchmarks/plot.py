@@ -1,11 +1,16 @@
 """scaling.png: the benchmark's plot of step time and matmul throughput against batch size,
-and of step time against the networks' width, from a run's results dict.
+and of step time against the networks' width, from a run's results dict; dcgan_scaling.png:
+the same against batch size for the DCGAN-B step.
 
 Host-only (plots host numbers with matplotlib's Agg canvas; needs no display).
 """
 import textwrap
 
-__all__ = ["plot_scaling"]
+__all__ = ["COLORS", "plot_scaling", "plot_dcgan"]
+
+#: Each implementation's colour in every plot (CPU and GPU columns of a library alike).
+COLORS = {"npgan-numpy": "tab:blue", "floor": "tab:green", "torch-cpu": "tab:orange",
+          "torch-cpu-best": "tab:red", "npgan-cupy": "tab:blue", "torch-cuda": "tab:orange"}
 
 
 def plot_scaling(results, path):
@@ -17,8 +22,7 @@ def plot_scaling(results, path):
     fig = Figure(figsize=(16, 5.2))
     FigureCanvasAgg(fig)
     ax_t, ax_f, ax_w = fig.subplots(1, 3)
-    colors = {"npgan-numpy": "tab:blue", "floor": "tab:green", "torch-cpu": "tab:orange",
-              "npgan-cupy": "tab:blue", "torch-cuda": "tab:orange"}
+    colors = COLORS
     sw, sw_w = results["sweep_batch"], results["sweep_width"]
     for i in impls:
         style = dict(color=colors[i["name"]], marker="o" if i["device"] == "cpu" else "s",
@@ -76,4 +80,51 @@ def plot_scaling(results, path):
                  + (f" + {results['meta']['gpu']}" if results["meta"].get("gpu", "none found")
                     != "none found" else ""), fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    fig.savefig(path, dpi=100)
+
+
+def plot_dcgan(dcgan, path):
+    """dcgan_scaling.png: DCGAN-B step time and product GFLOP/s against batch size, each
+    implementation a line, with the CPU matmul peak and the products alone (at the first batch)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    fig = Figure(figsize=(12, 5))
+    FigureCanvasAgg(fig)
+    ax_t, ax_f = fig.subplots(1, 2)
+    sweep = dict(dcgan.get("sweep") or {})
+    sweep.setdefault(str(dcgan["batch"]), dcgan["row"])
+    batches = sorted(int(b) for b in sweep)
+    for i in (i for i in dcgan["impls"] if not i["skip_reason"]):
+        pts = [(b, sweep[str(b)][i["name"]]) for b in batches if sweep[str(b)].get(i["name"])]
+        style = dict(color=COLORS.get(i["name"], "gray"), marker="o" if i["device"] == "cpu" else "s",
+                     linestyle="-" if i["device"] == "cpu" else "--",
+                     label=f"{i['label']} ({i['device'].upper()})")
+        if pts:
+            ax_t.plot([b for b, _ in pts], [t["median_ms"] for _, t in pts], **style)
+            ax_f.plot([b for b, _ in pts], [t["gflops_per_s"] for _, t in pts], **style)
+    products = dcgan["row"].get("products")
+    if products:
+        ax_f.plot([dcgan["batch"]], [products["gflops_per_s"]], "k*", markersize=10,
+                  label="its products alone (NumPy BLAS)")
+    for key, ls in (("cpu", ":"), ("cpu_torch", "--"), ("gpu", "-.")):
+        p = (dcgan.get("peaks") or {}).get(key)
+        if p:
+            ax_f.axhline(p["best_gflops"], color="gray", linestyle=ls,
+                         label=f"matmul peak, {p['library'].split(' (')[0]}")
+    ax_t.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per step (median)",
+             title="DCGAN-B: step time against batch")
+    ax_f.set(xscale="log", xlabel="batch size", ylabel="matrix-product GFLOP/s achieved",
+             title="DCGAN-B: product throughput against batch")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    for ax in (ax_t, ax_f):
+        ax.set_xticks(batches)
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(plain)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    meta = dcgan.get("meta") or {}
+    fig.suptitle(f"npgan benchmarks, DCGAN-B step, on {meta.get('cpu', 'this machine')}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100)

@@ -11,8 +11,8 @@ from pathlib import Path
 from benchmarks.analysis import device_peak, peaks_in_row, ratio
 from benchmarks.timing import Bench
 
-__all__ = ["RATIOS", "MACHINE_KEYS", "FLOPS_NOTE", "NOTES", "fmt_time", "fmt_ratio", "fmt_met", "md_table",
-           "write_report", "print_summary"]
+__all__ = ["RATIOS", "DCGAN_RATIOS", "MACHINE_KEYS", "FLOPS_NOTE", "NOTES", "DCGAN_NOTES", "fmt_time",
+           "fmt_ratio", "fmt_met", "md_table", "write_report", "print_summary", "print_dcgan"]
 
 RATIOS = (  # (header, numerator, denominator)
     ("npgan / floor", "npgan-numpy", "floor"),
@@ -62,6 +62,40 @@ NOTES = textwrap.dedent("""\
       allocates nothing per step anyway).
     * PyTorch CPU runs with `torch.set_num_threads(<usable cores>)`; NumPy's BLAS uses its
       default thread count (shown above). Elementwise NumPy work is single-threaded.
+    """)
+
+
+DCGAN_RATIOS = (  # (header, numerator, denominator) of the DCGAN-B section
+    ("npgan / PyTorch CPU (best)", "npgan-numpy", "torch-cpu-best"),
+    ("npgan / floor", "npgan-numpy", "floor"),
+    ("npgan / PyTorch CPU (default)", "npgan-numpy", "torch-cpu"),
+    ("floor / PyTorch CPU (best)", "floor", "torch-cpu-best"),
+    ("npgan CuPy / PyTorch CUDA", "npgan-cupy", "torch-cuda"),
+)
+
+DCGAN_NOTES = textwrap.dedent("""\
+    * The step is the MLP GANs' (D update on a real and a detached fake batch, each through D
+      on its own so batch norm takes each batch's statistics, then the G update; BCE from
+      logits, Adam lr 2e-4, betas (0.5, 0.999); float32), with G: Linear(100, 128 7 7),
+      BatchNorm1d, ReLU, unflatten, ConvTranspose2d(128, 64, 4, 2, 1), BatchNorm2d, ReLU,
+      ConvTranspose2d(64, 1, 4, 2, 1), Tanh and D: Conv2d(1, 64, 4, 2, 1), LeakyReLU(0.2),
+      Conv2d(64, 128, 4, 2, 1), BatchNorm2d, LeakyReLU(0.2), Flatten, Linear(128 7 7, 1).
+      Real batches are rows of the random pool seen as 1 x 28 x 28 images.
+    * The floor (benchmarks/floor_dcgan.py) runs in NHWC with one im2col matrix product per
+      convolution and pass, col2im as 16 strided additions, batch norm by hand; its gradients
+      equal PyTorch's in float64 (tests/test_benchmarks.py).
+    * FLOPs: 2 M N K for each matrix product the step performs with im2col (a convolution's
+      forward, its weight gradient and, where needed, its input gradient; a transposed
+      convolution's the other way round) and for the Linear layers, the same products as
+      the MLP's FLOP count (no input gradient into data, noise or the detached fake, no
+      weight gradient of D in the G step): PyTorch's FLOP counter gives the same total.
+    * PyTorch's configurations: Adam's default (for-loop) implementation on the CPU,
+      `foreach=True` or `fused=True`, each with the modules and the real batch in
+      `torch.channels_last` or not; all timed in the same rounds at the first batch, and
+      the fastest is the "best" column of the sweep. `torch.compile` is not tried.
+    * "its products alone": the step's matrix products at their shapes through NumPy's BLAS
+      with nothing else (no im2col, no elementwise work): the time no NumPy implementation of
+      this step can go below.
     """)
 
 
@@ -241,8 +275,72 @@ def _notes(results):
     return ["## Notes\n", NOTES]
 
 
+def _dcgan_rate(t, peak):
+    """'x.x GFLOP/s (y%)' of a timing against a peak rate, or '–'."""
+    if t is None:
+        return "–"
+    return f"{t['gflops_per_s']:.1f} GFLOP/s" + (f" ({100 * t['gflops_per_s'] / peak:.0f}%)" if peak else "")
+
+
+def _dcgan(results):
+    dc = results.get("dcgan")
+    if not dc:
+        return []
+    row, meta, flops = dc["row"], dc.get("meta") or {}, dc["flops"][str(dc["batch"])]
+    cols = [i for i in dc["impls"] if not i["skip_reason"]]
+    peak = device_peak(dc.get("peaks") or {}, "cpu")
+    gpu_peak = device_peak(dc.get("peaks") or {}, "gpu")
+    c = dc.get("contention") or {}
+    out = ["## DCGAN-B step\n",
+           (f"Command: `{dc['command']}`  \nDate: {dc['date']}  \n" if dc.get("command") else "")
+           + f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')}; NumPy BLAS "
+           f"{meta.get('openblas_runtime', meta.get('numpy_blas', '?'))}; PyTorch "
+           f"{meta.get('torch', 'absent')} on {meta.get('torch_threads', '?')} threads; load "
+           f"{meta.get('loadavg_start', '?')} at the start, {dc.get('loadavg_end', '?')} at the end"
+           + (f"; other processes used at most {c['max_other_cores']:.2f} cores during a "
+              f"measurement, {c['contended']} of {c['measurements']} measurements contended (†)"
+              if c.get("max_other_cores") is not None else "") + ". Timed as the MLP cases above.\n"]
+    skipped = [i for i in dc["impls"] if i["skip_reason"]]
+    if skipped:
+        out += ["Skipped: " + "; ".join(f"**{i['label']}** ({i['skip_reason']})" for i in skipped)
+                + ".\n"]
+    out += [f"{dc['label']}: {flops['total'] / 1e9:.3f} GFLOP of matrix products per step "
+            f"({flops['conv'] / 1e9:.3f} in the convolutions, {flops['linear'] / 1e9:.3f} in the "
+            f"Linear layers). Throughput: those FLOPs over the median time, against the best "
+            f"float32 matmul rate of the device (" + ", ".join(
+                f"{p['library']} {p['best_gflops']:.1f}" for p in (dc.get("peaks") or {}).values())
+            + " GFLOP/s).\n"]
+    lines = [(i["label"], fmt_time(row.get(i["name"])),
+              _dcgan_rate(row.get(i["name"]), gpu_peak if i["device"] == "gpu" else peak))
+             for i in cols]
+    if row.get("products"):
+        lines.append(("its products alone (NumPy BLAS)", fmt_time(row["products"]),
+                      _dcgan_rate(row["products"], peak)))
+    out.append(md_table(["implementation", "ms per step", "product GFLOP/s (% of peak)"], lines) + "\n")
+    configs = dc.get("configs") or {}
+    if configs:
+        base = configs.get("default")
+        out += [f"PyTorch CPU configurations, timed in the same rounds (fastest: **{dc['torch_best']}**):\n",
+                md_table(["configuration", "ms per step", "/ default"],
+                         [(n, fmt_time(t), fmt_ratio(ratio(t, base))) for n, t in configs.items()]) + "\n"]
+    out += [md_table([h for h, _, _ in DCGAN_RATIOS],
+                     [[fmt_ratio(ratio(row.get(a), row.get(b))) for _, a, b in DCGAN_RATIOS]]) + "\n",
+            "Targets: npgan / PyTorch CPU (best) <= 2.0 and npgan / floor <= 1.2 (in the table of "
+            "targets above).\n"]
+    sweep = dc.get("sweep") or {}
+    if sweep:
+        out += ["![DCGAN-B step time and throughput against batch size](dcgan_scaling.png)\n",
+                "Step time (ms, median) and product throughput against batch size:\n",
+                md_table(["batch"] + [i["label"] for i in cols],
+                         [[b] + [("–" if sweep[b].get(i["name"]) is None else
+                                  f"{sweep[b][i['name']]['median_ms']:.1f} "
+                                  f"({sweep[b][i['name']]['gflops_per_s']:.0f} GFLOP/s)")
+                                 for i in cols] for b in sorted(sweep, key=int)]) + "\n"]
+    return out + [DCGAN_NOTES]
+
+
 _SECTIONS = (_preamble, _machine, _step_times, _ratios, _targets, _throughput, _scaling,
-             _memory, _notes)  # RESULTS.md's sections, in order
+             _memory, _dcgan, _notes)  # RESULTS.md's sections, in order
 
 
 def write_report(results, out_dir):
@@ -271,3 +369,22 @@ def print_summary(results, log=print):
         spread = f" (rounds {t['rounds']}{', disagree' if t.get('rounds_disagree') else ''})" \
             if t.get("rounds") else ""
         log(f"  {t['target']:<52} {t['limit']:<16} measured {t['measured']}{spread}  {met}")
+
+
+def print_dcgan(results, log=print):
+    """The DCGAN-B part of a run as plain text through ``log``: times, ratios, the sweep."""
+    dc = results.get("dcgan")
+    if not dc:
+        return
+    row = dc["row"]
+    labels = [(i["name"], i["label"]) for i in dc["impls"] if not i["skip_reason"]]
+    log(f"\n{dc['label']}, ms per step (median [min-max]):")
+    for name, label in labels + [("products", "its products alone (NumPy BLAS)")]:
+        if row.get(name):
+            log(f"  {label:<44} {fmt_time(row[name])}  {row[name]['gflops_per_s']:.1f} GFLOP/s")
+    for name, t in (dc.get("configs") or {}).items():
+        log(f"  PyTorch CPU, {name:<31} {fmt_time(t)}")
+    log("  " + "   ".join(f"{h}: {fmt_ratio(ratio(row.get(a), row.get(b)))}" for h, a, b in DCGAN_RATIOS))
+    for b in sorted(dc.get("sweep") or {}, key=int):
+        log(f"  batch {b:>5}: " + "   ".join(f"{label} {fmt_time(dc['sweep'][b].get(name)).split(' ')[0]}"
+                                            for name, label in labels))

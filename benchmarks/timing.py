@@ -71,14 +71,17 @@ def other_cpu_now(seconds=1.0):
     return meter.cores()
 
 
-def time_steps(runner, repeats, warmup, min_block_s, k=None):
+def time_steps(runner, repeats, warmup, min_block_s, k=None, collect=True):
     """Per-step times of ``repeats`` blocks of k steps, after ``warmup`` untimed blocks.
 
     k (steps per block) is chosen so a block lasts at least ``min_block_s`` unless given.
+    ``collect``: run Python's garbage collector first (with PyTorch and matplotlib loaded it
+    takes 0.1 s: a full run pays it, the quick mode skips it).
     Returns a dict: times_ms (one per block), steps_per_block, first_ms (the first step).
     """
     step, sync = runner.step, runner.sync
-    gc.collect()
+    if collect:
+        gc.collect()
     perf = time.perf_counter
     sync()
     t0 = perf()
@@ -112,15 +115,17 @@ class Bench:
     machine that speeds up or slows down over a minute (a shared host, turbo
     clocks) moves all of them alike, and the ratios stay honest. Between two
     implementations the run pauses ``settle_s`` seconds, for the thread pools of the
-    last one (OpenBLAS, OpenMP) to stop spinning.
+    last one (OpenBLAS, OpenMP) to stop spinning, and collects Python's garbage
+    (``collect``) before each implementation's share of a round.
     """
 
     #: other processes busier than this (in cores) during a measurement make it "contended"
     CONTENDED = 0.1
 
     def __init__(self, impls, pool, repeats, warmup, min_block_s, retries=0, retry_wait_s=20,
-                 rounds=5, settle_s=0.2, log=print):
+                 rounds=5, settle_s=0.2, log=print, collect=True):
         self.impls = {i.name: i for i in impls}
+        self.collect = collect
         self.pool, self.repeats, self.warmup, self.min_block_s = pool, repeats, warmup, min_block_s
         self.retries, self.retry_wait_s = retries, retry_wait_s
         self.rounds, self.settle_s = max(1, min(rounds, repeats)), settle_s
@@ -144,7 +149,7 @@ class Bench:
                     runner.activate()
                     time.sleep(self.settle_s)
                     t = time_steps(runner, repeats, self.warmup, self.min_block_s,
-                                   k=got["steps_per_block"])
+                                   k=got["steps_per_block"], collect=self.collect)
                     got["times_ms"] += t["times_ms"]
                     got["round_ms"].append(statistics.median(t["times_ms"]))
                     got["steps_per_block"] = t["steps_per_block"]
@@ -160,15 +165,16 @@ class Bench:
                        repeats=len(times), rounds=len(per_round), other_cpu_cores=other)
         return found, other
 
-    def row(self, spec, batch, peaks=()):
+    def row(self, spec, batch, extra=()):
         """{impl: timing or None} for every implementation on one case (None: skipped).
 
-        ``peaks``: extra Impls (a large matmul, see :func:`benchmarks.impls.build_peak`) timed in
-        the same rounds, so the case's percentage of peak compares numbers taken at the same time.
+        ``extra``: more Impls timed in the same rounds, after the columns: a large matmul (see
+        :func:`benchmarks.impls.build_peak`), so the case's percentage of peak compares numbers
+        taken at the same time; for DCGAN-B, PyTorch's other configurations and the products alone.
         """
-        for impl in peaks:
+        for impl in extra:
             self.impls.setdefault(impl.name, impl)
-        names = [n for n in IMPL_ORDER if n in self.impls] + [i.name for i in peaks]
+        names = [n for n in IMPL_ORDER if n in self.impls] + [i.name for i in extra]
         todo = [n for n in names if self.impls[n].build is not None
                 and (n, spec, batch) not in self.cache]
         if todo:

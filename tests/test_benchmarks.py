@@ -7,6 +7,9 @@
 * PyTorch's reference step, where PyTorch is installed, lands on the same parameters as the floor.
 * ``bench.py --quick`` runs end to end and writes RESULTS.md, results.json and scaling.png,
   saying why the GPU and (where absent) PyTorch columns were skipped.
+* The DCGAN-B floor (benchmarks/floor_dcgan.py) takes PyTorch's step and npgan's in float64
+  (losses, every gradient, the parameters after Adam, the running statistics), its FLOP count
+  is PyTorch's, and ``--quick`` / ``--quick --dcgan`` write its section of the report.
 """
 import itertools
 import json
@@ -25,13 +28,14 @@ import npgan  # noqa: E402
 from npgan import backend, ops, optim  # noqa: E402
 from npgan.gan import GANTrainer  # noqa: E402
 
-from benchmarks import bench, floor  # noqa: E402
+from benchmarks import bench, floor, floor_dcgan  # noqa: E402
+from benchmarks.dcgan import best_config  # noqa: E402
 from benchmarks.analysis import crossover, device_peak, targets  # noqa: E402
 from benchmarks.impls import Impl, Runner, build_npgan, load_torch, make_impls, npgan_models  # noqa: E402
 from benchmarks.machine import limit_threads  # noqa: E402
 from benchmarks.report import fmt_met  # noqa: E402
-from benchmarks.specs import (GAUSSIAN, MNIST, REAL_MEAN, REAL_STD, Pool, mnist_spec,  # noqa: E402
-                              sizes, step_flops, target_cases)
+from benchmarks.specs import (GAUSSIAN, MNIST, REAL_MEAN, REAL_STD, Pool, dcgan_spec,  # noqa: E402
+                              mnist_spec, sizes, step_flops, target_cases)
 from benchmarks.timing import Bench, merge_peaks  # noqa: E402
 
 N = 5  # the batch of the exactness tests
@@ -253,6 +257,33 @@ def test_quick_run_writes_the_report(tmp_path):
     if load_torch(False)[0] is None:
         assert "skipped: torch not installed" in report
     assert backend.get_backend() == "numpy" and backend.get_default_dtype() == np.float32
+    # the DCGAN-B part: its section, its plot, the floor and the products alone at batch 4
+    dc = results["dcgan"]
+    assert "## DCGAN-B step" in report and (tmp_path / "dcgan_scaling.png").stat().st_size > 10_000
+    assert dc["label"] == "DCGAN-B x0.125 channels, batch 4" and set(dc["sweep"]) == {"2", "4"}
+    assert dc["row"]["floor"]["repeats"] == 3 and dc["row"]["products"]["gflops_per_s"] > 0
+    assert dc["flops"]["4"] == step_flops(dcgan_spec(0.125), 4)
+    assert [t["target"].split(" step, ")[1] for t in results["targets"][-2:]] == [
+        "npgan / PyTorch CPU (best configuration), batch 4", "npgan / floor, batch 4"]
+    if load_torch(False)[0] is not None:  # every configuration timed, the fastest is "best"
+        assert len(dc["configs"]) == 6 and dc["torch_best"] in dc["configs"]
+        best = dc["row"]["torch-cpu-best"]
+        assert best["config"] == dc["torch_best"]
+        assert best["median_ms"] == min(t["median_ms"] for t in dc["configs"].values())
+        assert set(dc["sweep"]["2"]) >= {"torch-cpu", "torch-cpu-best"}
+    # --dcgan times that part again and puts it into the saved run, the rest untouched
+    lines = []
+    argv = ["--quick", "--dcgan", "--no-torch", "--repeats", "1", "--out", str(tmp_path)]
+    assert bench.main(argv, log=lines.append) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert again["cases"] == results["cases"] and again["meta"] == results["meta"]
+    assert again["dcgan"]["command"].endswith(" ".join(argv))
+    assert again["dcgan"]["row"]["floor"]["repeats"] == 1 and not again["dcgan"]["configs"]
+    assert again["dcgan"]["command"] in (tmp_path / "RESULTS.md").read_text()
+    assert any("DCGAN-B x0.125 channels, batch 4, ms per step" in str(line) for line in lines)
+    assert bench.main(["--quick", "--dcgan", "--out", str(tmp_path / "none")],
+                      log=lines.append) == 2
+    assert "does not exist" in lines[-1]
 
 
 def test_targets_mode_times_the_target_cases_prints_the_verdicts_and_writes_nothing(tmp_path):
@@ -394,3 +425,142 @@ def test_idioms_script_runs_in_tiny_mode_and_leaves_the_array_cache_as_it_was():
     assert [r[0].split(":")[0].split(",")[0] for r in results] == [
         "MNIST step", "LeakyReLU slope", "dropout keep mask (p = 0.3)", "(512"]
     assert results[0][2] >= 0 and all(r[2] > 0 and r[4] > 0 for r in results[1:])
+
+
+# --- DCGAN-B --------------------------------------------------------------------------------
+
+DC = dcgan_spec(4 / 64)  # 4 channels: G 8 -> 4 -> 1, D 1 -> 4 -> 8
+#: conv biases feeding batch norm: their exact gradient is 0, both sides compute rounding noise
+BIAS_BEFORE_BN = ("G.0.bias", "G.4.bias", "D.2.bias")
+
+
+def dcgan_inputs(seed=5, n=N):
+    """A float64 start state (batch-norm weights, biases and running statistics moved off their
+    defaults, so a transposed layout or a missing term shows), a real batch and two noises."""
+    rng = np.random.default_rng(seed)
+    state = floor_dcgan.torch_like_init(DC.channels, rng, np.float64)
+    for name, a in state.items():
+        if name.endswith("running_var"):
+            state[name] = a * rng.uniform(0.5, 2, a.shape)
+        elif name.split(".")[1] in ("1", "3", "5") and "weight" not in name or name.endswith(
+                ("G.1.weight", "G.5.weight", "D.3.weight")):
+            state[name] = a + rng.uniform(-0.3, 0.3, a.shape)
+    real = rng.uniform(-1, 1, (n, 784))
+    return state, real, rng.standard_normal((n, 100)), rng.standard_normal((n, 100))
+
+
+def floor_dcgan_step(state, real, z_d, z_g):
+    fl = floor_dcgan.FloorDCGAN(real.shape[0], dtype="float64", state=dict(state), **DC.kwargs())
+    losses = fl.step(real, z_d, z_g)
+    return fl, losses
+
+
+def assert_state_close(got, want, what, rtol=1e-10):
+    """Every name within rtol, but the biases before batch norm: their gradient (exactly 0)
+    within 1e-12 of the largest gradient of their layer's weight, and Adam's step from that
+    rounding noise, lr g / (|g| + eps) = 2e4 g for |g| << eps = 1e-8, within 1e-9; so D's running
+    mean, which the G step's pass updates with D.2.bias after Adam, within 0.1 (momentum) 1e-9."""
+    assert set(got) == set(want), what
+    for name in want:
+        g, w = np.asarray(got[name]), np.asarray(want[name])
+        assert g.shape == w.shape, f"{what} {name}"
+        if what == "gradient" and name in BIAS_BEFORE_BN:
+            scale = float(np.abs(want[name.replace("bias", "weight")]).max())
+            np.testing.assert_allclose(g, 0, atol=1e-12 * scale, err_msg=f"{what} {name}")
+            np.testing.assert_allclose(w, 0, atol=1e-12 * scale, err_msg=f"{what} {name}")
+        elif name in BIAS_BEFORE_BN or name == "D.3.running_mean":
+            atol = 1e-9 if name in BIAS_BEFORE_BN else 1e-10
+            np.testing.assert_allclose(g, w, rtol=0, atol=atol, err_msg=f"{what} {name}")
+        else:
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-12 * float(np.abs(w).max()),
+                                       err_msg=f"{what} {name}")
+
+
+def test_dcgan_floor_takes_pytorchs_step():
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_ref
+    state, real, z_d, z_g = dcgan_inputs()
+    fl, (d_loss, g_loss) = floor_dcgan_step(state, real, z_d, z_g)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        gan = torch_ref.TorchDCGAN(N, **DC.kwargs())
+        nets = {"G": gan.G, "D": gan.D}
+        with torch.no_grad():
+            for name, a in state.items():
+                net, key = name.split(".", 1)
+                nets[net].state_dict()[key].copy_(torch.from_numpy(a))
+        noises = [torch.from_numpy(z_d), torch.from_numpy(z_g)]
+        gan.sample_noise = lambda: noises.pop(0)
+        t_d, t_g = gan.step(torch.from_numpy(real).reshape(N, 1, 28, 28))
+    finally:
+        torch.set_default_dtype(previous)
+    assert (t_d, t_g) == pytest.approx((d_loss, g_loss), rel=1e-12)
+    params = {f"{n}.{k}": p for n, net in nets.items() for k, p in net.named_parameters()}
+    # D's gradients are the D step's (the G step computes none for D), G's the G step's
+    assert_state_close(fl.torch_state("g"), {k: p.grad.numpy() for k, p in params.items()}, "gradient")
+    assert_state_close(fl.torch_state("p"), {k: p.detach().numpy() for k, p in params.items()},
+                       "parameter after Adam")
+    buffers = {f"{n}.{k}": b.numpy() for n, net in nets.items() for k, b in net.named_buffers()
+               if "running" in k}
+    assert_state_close(fl.torch_state("buf"), buffers, "running statistic")
+    assert not np.allclose(fl.torch_state("buf")["D.3.running_mean"], state["D.3.running_mean"])
+
+
+def test_dcgan_floor_takes_npgans_step():
+    state, real, z_d, z_g = dcgan_inputs(seed=6)
+    fl, (d_loss, g_loss) = floor_dcgan_step(state, real, z_d, z_g)
+    npgan.set_default_dtype("float64")
+    G, D = npgan_models(DC)
+    for prefix, net in (("G.", G), ("D.", D)):
+        net.load_state_dict({k: state.get(prefix + k, v) for k, v in net.state_dict().items()})
+    noises = [z_d, z_g]
+    trainer = GANTrainer(
+        G, D, optim.Adam(G.parameters(), lr=DC.lr, betas=DC.betas, eps=DC.eps),
+        optim.Adam(D.parameters(), lr=DC.lr, betas=DC.betas, eps=DC.eps),
+        sample_real=lambda n: npgan.tensor(real.reshape(n, 1, 28, 28)),
+        sample_noise=lambda n: npgan.tensor(noises.pop(0)), batch_size=N)
+    e_d, _, _ = trainer.d_step()
+    d_grads = {"D." + k: p.grad.numpy() for k, p in D.named_parameters()}
+    e_g = trainer.g_step()
+    assert (float(e_d), float(e_g)) == pytest.approx((d_loss, g_loss), rel=1e-12)
+    grads = dict(d_grads, **{"G." + k: p.grad.numpy() for k, p in G.named_parameters()})
+    assert_state_close(fl.torch_state("g"), grads, "gradient")
+    after = {f"{n}.{k}": p.numpy() for n, net in (("G", G), ("D", D)) for k, p in net.named_parameters()}
+    assert_state_close(fl.torch_state("p"), after, "parameter after Adam")
+    buffers = {f"{n}.{k}": b.numpy() for n, net in (("G", G), ("D", D))
+               for k, b in net.named_buffers() if "running" in k}
+    assert_state_close(fl.torch_state("buf"), buffers, "running statistic")
+
+
+def test_dcgan_floor_layouts_round_trip_and_float32_stays_float32():
+    rng = np.random.default_rng(1)
+    for name, shape in floor_dcgan.param_shapes(8).items():
+        a = rng.standard_normal(shape)
+        assert np.array_equal(floor_dcgan.to_torch(name, floor_dcgan.to_floor(name, a, 8), 8), a)
+    fl = floor_dcgan.FloorDCGAN(3, c=8)
+    fl.step(np.zeros((3, 784), np.float32))
+    for net in (fl.G, fl.D):
+        assert all(a.dtype == np.float32 for a in (net.theta, net.grad, net.m, net.v, *net.buf.values()))
+    assert fl.d_xpad.dtype == fl.g_a1.dtype == np.float32 and fl.D.t == fl.G.t == 1
+
+
+def test_dcgan_step_flops_are_the_products_pytorch_performs():
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    from benchmarks import torch_ref
+    gan = torch_ref.TorchDCGAN(3, **DC.kwargs())
+    with FlopCounterMode(display=False) as counter:
+        gan.step(torch.rand(3, 1, 28, 28) * 2 - 1)
+    flops = step_flops(DC, 3)
+    assert counter.get_total_flops() == flops["total"] == flops["conv"] + flops["linear"]
+
+
+def test_dcgan_best_configuration_is_the_fastest_timed():
+    def t(ms):
+        return {"median_ms": ms}
+    row = {"torch-cpu": t(5.0), "torch-cpu:fused": t(4.0), "torch-cpu:channels_last": t(4.5),
+           "torch-cpu:foreach": None, "floor": t(1.0)}
+    assert best_config(row) == ("fused", t(4.0))
+    assert best_config({"torch-cpu": t(3.0), "torch-cpu:fused": t(4.0)}) == ("default", t(3.0))
+    assert best_config({"torch-cpu": None}) == (None, None)
