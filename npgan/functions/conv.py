@@ -150,8 +150,9 @@ class Conv2d(Function):
 
     def forward(self, x, W, b=None):
         o = W.shape[0]
-        cols = self.cols if self.cols is not None else im2col(x, W.shape[2:], self.out_hw,
-                                                              self.geom)  # (C kh kw, OH OW N)
+        cols = self.cols
+        if cols is None:
+            cols = im2col(x, W.shape[2:], self.out_hw, self.geom)      # (C kh kw, OH OW N)
         # kept while a graph is recorded: dW needs the same columns (one im2col fewer)
         self.cols = cols if is_grad_enabled() else None
         y = _per_group(W.reshape(o, -1), cols, self.geom.groups)        # (O, OH OW N)
@@ -224,8 +225,9 @@ class Conv2dWeightGrad(Function):
     def forward(self, x, gy):
         c = x.shape[1]
         g = self.geom.groups
-        cols = self.cols if self.cols is not None else im2col(x, self.kernel, gy.shape[2:],
-                                                              self.geom)  # (C kh kw, OH OW N)
+        cols = self.cols
+        if cols is None:
+            cols = im2col(x, self.kernel, gy.shape[2:], self.geom)     # (C kh kw, OH OW N)
         self.cols = None  # not kept: only its inputs are needed to differentiate it
         # per group: gy_k (O/g, OH OW N) @ cols_k^T (OH OW N, C/g kh kw)
         k = cols.shape[0] // g
