@@ -26,6 +26,9 @@ from npgan.backend import (BackendUnavailableError, available_backends, float32,
                            get_backend, get_default_dtype, manual_seed, set_backend,
                            set_default_dtype)
 from npgan.autograd import Tensor, enable_grad, is_grad_enabled, no_grad
+from npgan.creation import empty, full, ones, ones_like, zeros, zeros_like
+from npgan.functions.arithmetic import clamp, maximum, minimum, where
+from npgan.functions.shapes import cat, stack
 from npgan.backward import FreedGraphError, grad
 from npgan import functions, speed
 from npgan import functions as ops
@@ -83,4 +86,5 @@ __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enable
            "gradgradcheck", "GradcheckError", "FreedGraphError", "BackendUnavailableError",
            "functional", "nn", "optim", "ops", "functions", "activations", "losses", "random",
            "backend", "gan", "viz", "trace", "objectives", "datasets", "metrics", "data",
-           "checkpoint", "scoring", "speed"]
+           "checkpoint", "scoring", "speed", "zeros", "ones", "full", "empty", "zeros_like",
+           "ones_like", "cat", "stack", "where", "maximum", "minimum", "clamp"]

@@ -104,11 +104,6 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self):
-        """Number of elements."""
-        return self.data.size
-
-    @property
     def is_leaf(self):
         """True for tensors not produced by a recorded op (parameters, inputs)."""
         return self.creator is None
@@ -211,13 +206,13 @@ class Tensor:
     def __getitem__(self, index):
         return shapes.getitem(self, index)
 
-    def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (all axes when None)."""
-        return shapes.sum(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """Sum over ``axis`` (all axes when None); ``dim=``/``keepdim=`` as in PyTorch."""
+        return shapes.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis`` (all axes when None)."""
-        return shapes.mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """Mean over ``axis`` (all axes when None); ``dim=``/``keepdim=`` as in PyTorch."""
+        return shapes.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape):
         """The same data viewed with a new shape (``-1`` allowed once)."""
@@ -254,6 +249,200 @@ class Tensor:
     def astype(self, dtype):
         """A copy cast to ``dtype`` (differentiable between float dtypes)."""
         return shapes.astype(self, dtype)
+
+    # --- PyTorch-style methods: each a thin call into npgan.functions (issue 18) -------------
+    # Sizes. ``size`` is PyTorch's method (numpy's element count is numel()).
+    def size(self, dim=None):
+        """PyTorch's ``size()``: the shape tuple, or ``size(d)`` the length of dimension d."""
+        if dim is None:
+            return self.shape
+        return self.shape[shapes._dim("size", dim, self.ndim)]
+
+    def numel(self):
+        """The number of elements."""
+        return self.data.size
+
+    def dim(self):
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
+
+    # Shapes.
+    def view(self, *shape):
+        """The same data with a new shape, ``-1`` allowed once (PyTorch's view; see reshape)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return shapes.view(self, shape)
+
+    def unsqueeze(self, dim):
+        """A new dimension of size 1 at ``dim``."""
+        return shapes.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        """Dimensions of size 1 removed (all, or those named by ``dim``)."""
+        return shapes.squeeze(self, dim)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Dimensions ``start_dim`` to ``end_dim`` merged into one."""
+        return shapes.flatten(self, start_dim, end_dim)
+
+    def t(self):
+        """The transpose of a matrix (a 0-d or 1-d tensor as it is)."""
+        return shapes.t(self)
+
+    def clone(self):
+        """A copy with its own data that gradients flow through."""
+        return shapes.clone(self)
+
+    # Elementwise.
+    def exp(self):
+        """e^x."""
+        return arithmetic.exp(self)
+
+    def log(self):
+        """The natural logarithm."""
+        return arithmetic.log(self)
+
+    def sqrt(self):
+        """The square root."""
+        return arithmetic.sqrt(self)
+
+    def abs(self):
+        """|x| (gradient sign(x), 0 at 0)."""
+        return arithmetic.abs(self)
+
+    def __abs__(self):
+        return arithmetic.abs(self)
+
+    def pow(self, exponent):
+        """x ** exponent."""
+        return arithmetic.pow(self, exponent)
+
+    def sigmoid(self):
+        """1 / (1 + e^-x)."""
+        return activations.sigmoid(self)
+
+    def tanh(self):
+        """tanh(x)."""
+        return activations.tanh(self)
+
+    def relu(self):
+        """max(x, 0)."""
+        return activations.relu(self)
+
+    def clamp(self, min=None, max=None):
+        """Elements limited to [min, max] (either may be None; numbers or Tensors)."""
+        return arithmetic.clamp(self, min, max)
+
+    def softmax(self, dim=None, *, axis=None):
+        """softmax along ``dim`` (the last by default)."""
+        return softmax.softmax(self, axis, dim=dim)
+
+    def log_softmax(self, dim=None, *, axis=None):
+        """log softmax along ``dim`` (the last by default)."""
+        return softmax.log_softmax(self, axis, dim=dim)
+
+    # Reductions (each takes dim=/keepdim= or axis=/keepdims=).
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The largest element, or (values, indices) along ``dim``, or maximum(self, other)."""
+        return reductions.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The smallest element, or (values, indices) along ``dim``, or minimum(self, other)."""
+        return reductions.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The largest element over ``dim`` (ties share the gradient)."""
+        return reductions.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The smallest element over ``dim`` (ties share the gradient)."""
+        return reductions.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The index of the largest element (flattened, or along ``dim``), an int64 tensor."""
+        return reductions.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The index of the smallest element (flattened, or along ``dim``), an int64 tensor."""
+        return reductions.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def var(self, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None,
+            keepdims=None):
+        """The variance, divided by N - 1 unless ``unbiased=False`` or ``correction=`` says."""
+        return reductions.var(self, dim, unbiased, keepdim, correction=correction, axis=axis,
+                              keepdims=keepdims)
+
+    def std(self, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None,
+            keepdims=None):
+        """The standard deviation, sqrt of :meth:`var` (same arguments)."""
+        return reductions.std(self, dim, unbiased, keepdim, correction=correction, axis=axis,
+                              keepdims=keepdims)
+
+    def norm(self, p=2, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The vector p-norm (2 by default) over ``dim`` (all elements when None)."""
+        return reductions.norm(self, p, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    # Dtypes and Python values.
+    def float(self):
+        """This tensor in float32 (itself when it already is)."""
+        return self.to(backend.float32)
+
+    def double(self):
+        """This tensor in float64 (itself when it already is)."""
+        return self.to(backend.float64)
+
+    def to(self, dtype):
+        """This tensor in ``dtype`` (a dtype, its name, or a Tensor whose dtype to take);
+        itself when it already has it. npgan moves data between backends with
+        ``npgan.tensor(t.numpy())``, not ``to``."""
+        if isinstance(dtype, Tensor):
+            dtype = dtype.dtype
+        try:
+            dtype = backend.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to: expected a dtype (e.g. 'float32', npgan.float64), got "
+                            f"{dtype!r}; npgan has no devices to move to (the backend is "
+                            f"chosen with npgan.set_backend)") from None
+        return self if dtype == self.dtype else shapes.astype(self, dtype)
+
+    def tolist(self):
+        """The values as (nested lists of) Python numbers."""
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self._one_value("float"))
+
+    def __int__(self):
+        return int(self._one_value("int"))
+
+    def _one_value(self, what):
+        if self.data.size != 1:
+            raise ValueError(f"{what}(): only one element tensors can be converted to Python "
+                             f"scalars, got shape {self.shape}")
+        return self.data.item()
+
+    # Comparisons: boolean tensors outside the graph. Tensors stay hashable by identity
+    # (dict keys and set members in the backward walk), so ``t in some_list`` compares
+    # elementwise: look tensors up with ``is`` or in sets instead.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return arithmetic.compare("==", self, other)
+
+    def __ne__(self, other):
+        return arithmetic.compare("!=", self, other)
+
+    def __lt__(self, other):
+        return arithmetic.compare("<", self, other)
+
+    def __le__(self, other):
+        return arithmetic.compare("<=", self, other)
+
+    def __gt__(self, other):
+        return arithmetic.compare(">", self, other)
+
+    def __ge__(self, other):
+        return arithmetic.compare(">=", self, other)
 
 
 def _wrap(array):
@@ -344,3 +533,4 @@ def _check_dtypes(fn, xs):
 
 from npgan import backward as walk  # noqa: E402  (the walk needs Tensor and Function above)
 from npgan.functions import arithmetic, matrix, shapes  # noqa: E402  (the operators' ops)
+from npgan.functions import activations, reductions, softmax  # noqa: E402  (the methods' ops)

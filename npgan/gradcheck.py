@@ -97,8 +97,8 @@ def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
         if mode == "element":
             x.data = original.copy()  # C-contiguous and writable even if the input was not
             flat = x.data.reshape(-1)  # a view: writes perturb x in place
-            numeric = xp.zeros(x.size, dtype=backend.float64)
-            for k in range(x.size):
+            numeric = xp.zeros(x.numel(), dtype=backend.float64)
+            for k in range(x.numel()):
                 v = original.reshape(-1)[k]
                 flat[k] = v + eps
                 plus = s_value()
@@ -121,7 +121,7 @@ def _check(fn, inputs, eps, atol, rtol, mode, seed, raise_exception, what):
                 # on the host: CuPy's unravel_index takes a device array, not this int
                 idx = tuple(int(j) for j in backend.numpy.unravel_index(k, x.shape)) if x.ndim else ()
                 problems.append(
-                    f"input {i} (shape {x.shape}): {int(bad.sum())} of {x.size} elements disagree; "
+                    f"input {i} (shape {x.shape}): {int(bad.sum())} of {x.numel()} elements disagree; "
                     f"worst at index {idx}: analytic {float(ga.reshape(-1)[k]):.10g}, "
                     f"numeric {float(numeric.reshape(-1)[k]):.10g}, "
                     f"max abs diff {float(diff.max()):.3g}")

@@ -135,7 +135,7 @@ class Optimizer:
                 for p, st in zip(self.params, self.state)])
         offset = 0
         for p, st in zip(self.params, self.state):
-            end = offset + p.size
+            end = offset + p.numel()
             p.data = param[offset:end].reshape(p.shape)
             for n in self.state_names:
                 st[n] = state[n][offset:end].reshape(p.shape)

@@ -334,7 +334,7 @@ def test_wgan_gp_penalty_matches_finite_differences(backend_name):
     for param in (fc1.weight, fc1.bias, fc2.weight):
         analytic = param.grad.numpy()
         numeric = np.zeros(param.shape)
-        for k in range(param.size):
+        for k in range(param.numel()):
             idx = np.unravel_index(k, param.shape)
             orig = float(param.data[idx])
             param.data[idx] = orig + eps
@@ -506,7 +506,7 @@ def test_set_default_dtype_rejects_others(backend_name):
 def test_tensor_properties(backend_name):
     x = npgan.tensor(np.arange(6.0).reshape(2, 3), dtype="float64")
     assert x.shape == (2, 3) and x.dtype == np.float64
-    assert x.ndim == 2 and x.size == 6 and len(x) == 2
+    assert x.ndim == 2 and x.numel() == 6 and x.size() == (2, 3) and len(x) == 2
     assert x.is_leaf and x.creator is None and x.grad is None and not x.requires_grad
     assert x.T.shape == (3, 2)
     np.testing.assert_array_equal(x.T.numpy(), np.arange(6.0).reshape(2, 3).T)

@@ -195,7 +195,7 @@ def test_sequential_names_and_count():
     assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
     params = list(model.parameters())
     assert len(params) == 4
-    assert sum(p.size for p in params) == 2 * 3 + 3 + 3 * 1 + 1
+    assert sum(p.numel() for p in params) == 2 * 3 + 3 + 3 * 1 + 1
     assert params[0] is model[0].weight and params[3] is model[2].bias
     assert len(model) == 3
     assert isinstance(model[1], nn.ReLU)

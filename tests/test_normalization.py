@@ -456,8 +456,8 @@ def test_flatten_is_a_reshape(start, end, shape, expected):
     y = nn.Flatten(start, end)(x)
     assert y.shape == expected
     np.testing.assert_array_equal(y.numpy(), x.numpy().reshape(expected))
-    g, = npgan.grad((y * t64(np.arange(y.size).reshape(expected), False)).sum(), [x])
-    np.testing.assert_array_equal(g.numpy(), np.arange(y.size).reshape(shape))
+    g, = npgan.grad((y * t64(np.arange(y.numel()).reshape(expected), False)).sum(), [x])
+    np.testing.assert_array_equal(g.numpy(), np.arange(y.numel()).reshape(shape))
 
 
 @pytest.mark.parametrize("dim,size,shape,expected", [

@@ -4,12 +4,18 @@ One file per family:
 
 * :mod:`~npgan.functions.helpers`: what every family uses (``raw``, ``as_tensor``,
   ``apply``): rules written once run on arrays or, under ``create_graph``, on Tensors;
-* :mod:`~npgan.functions.arithmetic`: + - * / neg ** exp log, ``where``;
+* :mod:`~npgan.functions.arithmetic`: + - * / neg ** exp log, ``where``, abs, sqrt, clamp,
+  maximum, minimum, comparisons;
 * :mod:`~npgan.functions.shapes`: sum, mean, ``reduce_to`` (broadcasting undone in
-  one place), reshape, transpose, concatenate, indexing, astype;
+  one place), reshape, transpose, concatenate, indexing, astype; view, unsqueeze, squeeze,
+  flatten, t, clone, cat, stack;
+* :mod:`~npgan.functions.reductions`: max/min (whole, or values and indices along a dim),
+  amax/amin, argmax/argmin, var, std, norm;
 * :mod:`~npgan.functions.matrix`: ``matmul`` and ``linear``;
-* :mod:`~npgan.functions.activations`: sigmoid, tanh, relu, leaky_relu, elu, softplus, dropout;
-* :mod:`~npgan.functions.losses`: binary cross-entropy (probabilities, logits), MSE;
+* :mod:`~npgan.functions.activations`: sigmoid, tanh, relu, leaky_relu, elu, softplus,
+  logsigmoid, silu, gelu, dropout;
+* :mod:`~npgan.functions.losses`: binary cross-entropy (probabilities, logits), MSE, L1,
+  cross_entropy, nll_loss;
 * :mod:`~npgan.functions.softmax`: softmax, log_softmax, softmax cross-entropy;
 * :mod:`~npgan.functions.normalization`: batch_norm, layer_norm (one ``Normalize`` op,
   differentiable to any order).

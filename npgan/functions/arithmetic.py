@@ -6,6 +6,8 @@ Backward rules use only operators and helpers that accept raw arrays *or*
 Tensors (:mod:`npgan.functions.helpers`), which lets the same rule run at array
 speed in a plain backward and record a graph under ``create_graph=True``.
 """
+import numbers
+
 from npgan import backend
 from npgan.autograd import Function, Tensor
 from npgan.functions.helpers import apply, as_tensors, raw
@@ -13,12 +15,24 @@ from npgan.functions.shapes import reduce_to
 
 
 def where(condition, a, b):
-    """Elementwise ``a`` where ``condition`` (a constant boolean array) else ``b``."""
+    """Elementwise ``a`` where ``condition`` else ``b`` (``torch.where``), with broadcasting;
+    differentiable in ``a`` and ``b`` (see :class:`Where`). The condition is a boolean Tensor
+    or array, a constant of the graph. A Tensor comes back when any argument is one (raw
+    arrays in, a raw array out: the backward rules use that)."""
+    wrap = isinstance(condition, Tensor)
     condition = raw(condition)
+    if str(getattr(condition, "dtype", None)) != "bool":
+        raise TypeError(f"where: the condition must be a boolean tensor or array, got "
+                        f"{getattr(condition, 'dtype', type(condition).__name__)}; compare "
+                        f"first (e.g. npgan.where(t > 0, t, 0.0))")
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         a, b = as_tensors(a, b)
         return Where(condition)(a, b)
-    return backend.get_array_module(condition).where(condition, a, b)
+    xp = backend.get_array_module(condition)
+    if wrap:  # a Tensor condition with numbers or arrays: a Tensor of their dtype
+        a = Tensor(a if backend.is_array(a) else xp.asarray(a, dtype=backend.result_float_dtype(a)))
+        return Where(condition)(*as_tensors(a, b))
+    return xp.where(condition, a, b)
 
 
 # --- arithmetic ---------------------------------------------------------------
@@ -191,3 +205,127 @@ def exp(x):
 def log(x):
     """Elementwise natural logarithm (Tensor or array)."""
     return apply(Log(), x)
+
+
+# --- abs, sqrt, clamp, maximum, minimum ----------------------------------------------
+
+class Abs(Function):
+    """y = |x|;  dx = gy sign(x) (0 at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).abs(x)
+
+    def backward(self, gy, x, y):
+        return gy * backend.get_array_module(raw(x)).sign(raw(x))
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  dx = gy / (2 y) (infinite at x = 0, as PyTorch's)."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).sqrt(x)
+
+    def backward(self, gy, x, y):
+        return gy / (2 * y)
+
+
+def abs(x):
+    """Elementwise |x|."""
+    return apply(Abs(), x)
+
+
+def sqrt(x):
+    """Elementwise square root."""
+    return apply(Sqrt(), x)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi) for numbers lo, hi (either may be None);
+    dx = gy where lo <= x <= hi (the bounds included, as PyTorch), else 0."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if self.hi is None:
+            return xp.maximum(x, self.lo)
+        if self.lo is None:
+            return xp.minimum(x, self.hi)
+        return xp.minimum(xp.maximum(x, self.lo), self.hi)
+
+    def backward(self, gy, x, y):
+        x = raw(x)
+        inside = x == x  # NaN is outside every interval
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return gy * inside
+
+
+def clamp(x, min=None, max=None):
+    """Each element of ``x`` limited to [min, max] (``torch.clamp``); either bound may be
+    None, a number or a Tensor. The gradient passes where min <= x <= max; a Tensor bound
+    gets the gradient where it is the value (x < min, x > max)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given (not None)")
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or backend.is_array(min) or \
+            backend.is_array(max):
+        y = x if min is None else where(raw(x) < raw(min), min, x)
+        return y if max is None else where(raw(y) > raw(max), max, y)
+    return apply(Clamp(min, max), x)
+
+
+class Maximum(Function):
+    """y = max(a, b) elementwise (``lowest``: min(a, b)); a tie shares the gradient, as PyTorch:
+
+        da = gy ([a wins] + [a = b] / 2),   db = gy ([b wins] + [a = b] / 2)
+    """
+
+    def __init__(self, lowest):
+        self.lowest = lowest
+
+    def forward(self, a, b):
+        xp = backend.get_array_module(a)
+        return xp.minimum(a, b) if self.lowest else xp.maximum(a, b)
+
+    def backward(self, gy, a, b, y):
+        a_, b_ = raw(a), raw(b)
+        wins = (a_ < b_) if self.lowest else (a_ > b_)
+        share = (wins + (a_ == b_) * 0.5).astype(y.dtype)  # a's part of each gradient
+        return (reduce_to(gy * share, a) if self.needs[0] else None,
+                reduce_to(gy * (1 - share), b) if self.needs[1] else None)
+
+
+def maximum(a, b):
+    """Elementwise max(a, b) with broadcasting (``torch.maximum``); ties share the gradient."""
+    return Maximum(False)(*as_tensors(a, b))
+
+
+def minimum(a, b):
+    """Elementwise min(a, b) with broadcasting (``torch.minimum``); ties share the gradient."""
+    return Maximum(True)(*as_tensors(a, b))
+
+
+# --- comparisons: boolean tensors, no gradient -------------------------------------------
+
+def compare(op, a, b):
+    """``a <op> b`` elementwise for op one of '>', '>=', '<', '<=', '==', '!=': a boolean
+    Tensor, outside every graph. NotImplemented for an operand that is not a number, an
+    array or a Tensor (so ``t == None`` is False, as in PyTorch)."""
+    ops = {">": "greater", ">=": "greater_equal", "<": "less", "<=": "less_equal",
+           "==": "equal", "!=": "not_equal"}
+    args = []
+    for v in (a, b):
+        if isinstance(v, Tensor):
+            v = v.data
+        elif not (isinstance(v, (numbers.Number, bool)) or backend.is_array(v)
+                  or (hasattr(v, "dtype") and hasattr(v, "shape"))):  # numpy scalars
+            return NotImplemented
+        args.append(v)
+    arrays = [v for v in args if backend.is_array(v)]
+    if len(arrays) == 2 and backend.mixing_possible():
+        backend.check_same_backend(f"comparison {op}", arrays)
+    xp = backend.get_array_module(arrays[0]) if arrays else backend.get_xp()
+    return Tensor(xp.asarray(getattr(xp, ops[op])(*args)))

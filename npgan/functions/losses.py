@@ -147,7 +147,7 @@ class BCEWithLogits(Function):
         return total / loss.size if self.reduction == "mean" else total
 
     def backward(self, gy, x, t, y):
-        scale = gy / x.size if self.reduction == "mean" else gy
+        scale = gy / raw(x).size if self.reduction == "mean" else gy
         gx = gt = None
         if self.needs[0]:
             s_pos, s_neg = speed.sigmoid_pair(x)  # (sigmoid(x), sigmoid(-x))

@@ -13,6 +13,7 @@ In evaluation mode batch norm uses the running statistics, constants: it is then
 affine map ``x * scale + shift`` with scale = weight / sqrt(running_var + eps) and
 shift = bias - running_mean * scale.
 """
+import math
 import numbers
 
 from npgan import backend, speed
@@ -165,7 +166,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shape = (1, c) + (1,) * (input.ndim - 2)
     axes = (0,) + tuple(range(2, input.ndim))  # every axis but the channels'
     if training:
-        n = input.size // c if c else 0
+        n = math.prod(input.shape) // c if c else 0
         if n <= 1:
             raise ValueError(
                 f"{name}: Expected more than 1 value per channel when training, got input "

@@ -4,6 +4,7 @@ concatenate, indexing and dtype casts, each with its backward rule beneath it.
 Broadcasting is undone in one place: :func:`reduce_to` sums a gradient back to
 its operand's shape (and dtype); every binary op calls it.
 """
+import math
 import numbers
 
 from npgan import backend
@@ -46,6 +47,23 @@ def _normalize_axis(axis, ndim):
     return tuple(sorted(out))
 
 
+def resolve_dims(name, axis, keepdims, dim, keepdim):
+    """(axis, keepdims) from numpy's ``axis=``/``keepdims=`` or PyTorch's ``dim=``/``keepdim=``:
+    either spelling of each, not both (None means not given; keepdims defaults to False)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: got both axis={axis!r} and dim={dim!r}, two names of one "
+                            f"argument (dim is PyTorch's, axis numpy's); give one of them")
+        axis = dim
+    if keepdim is not None:
+        if keepdims is not None:
+            raise TypeError(f"{name}: got both keepdims={keepdims!r} and keepdim={keepdim!r}, "
+                            f"two names of one argument (keepdim is PyTorch's, keepdims "
+                            f"numpy's); give one of them")
+        keepdims = keepdim
+    return axis, bool(keepdims)
+
+
 class Sum(Function):
     """y = sum of x over ``axis``;  dx = gy broadcast back to x's shape."""
 
@@ -65,15 +83,17 @@ class Sum(Function):
         return broadcast_to(gy, x.shape)
 
 
-def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (an int, a tuple, or None for all)."""
+def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    """Sum over ``axis`` (an int, a tuple, or None for all); ``dim=``/``keepdim=`` as in PyTorch."""
+    axis, keepdims = resolve_dims("sum", axis, keepdims, dim, keepdim)
     return Sum(_normalize_axis(axis, x.ndim), keepdims)(x)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """Mean over ``axis``: the sum divided by the number of elements summed."""
+    axis, keepdims = resolve_dims("mean", axis, keepdims, dim, keepdim)
     axes = _normalize_axis(axis, x.ndim)
-    count = x.size if axes is None else 1
+    count = math.prod(x.shape) if axes is None else 1
     if axes is not None:
         for a in axes:
             count *= x.shape[a]
@@ -313,3 +333,88 @@ class AsType(Function):
 def astype(x, dtype):
     """``x`` cast to ``dtype`` (gradients are cast back to x's dtype)."""
     return AsType(backend.dtype(dtype))(x)
+
+
+# --- PyTorch's shape methods (view, unsqueeze, squeeze, flatten, t), clone, cat, stack -----
+
+def view(x, shape):
+    """``x`` with a new shape, one ``-1`` allowed (PyTorch's ``view``): :func:`reshape`, which
+    shares the data when its layout allows and copies otherwise (PyTorch's view refuses then)."""
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim):
+    """``x`` with a new dimension of size 1 at ``dim``, in [-ndim - 1, ndim] (as PyTorch)."""
+    d = _dim("unsqueeze", dim, x.ndim + 1)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x, dim=None):
+    """``x`` without its dimensions of size 1: all of them, or those of ``dim`` (an int or a
+    tuple) that have size 1; a named dimension of another size stays, as in PyTorch."""
+    if dim is None:
+        drop = {i for i, n in enumerate(x.shape) if n == 1}
+    else:
+        dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+        drop = {d for d in (_dim("squeeze", d, x.ndim) for d in dims) if x.ndim and x.shape[d] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """``x`` with dimensions ``start_dim`` to ``end_dim`` (inclusive) merged into one
+    (PyTorch's ``flatten``; a 0-d tensor becomes shape (1,))."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = _dim("flatten", start_dim, x.ndim), _dim("flatten", end_dim, x.ndim)
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of {x.ndim} dimensions; give start_dim <= end_dim")
+    return reshape(x, x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:])
+
+
+def t(x):
+    """The transpose of a matrix; a 0-d or 1-d tensor as it is (PyTorch's ``t()``)."""
+    if x.ndim > 2:
+        raise ValueError(f"t() expects a tensor with <= 2 dimensions, but this one has "
+                         f"{x.ndim} (shape {x.shape}); use transpose(dim0, dim1) or "
+                         f"permute(*dims)")
+    return Transpose(None)(x)
+
+
+class Clone(Function):
+    """y = a copy of x in memory of its own;  dx = gy."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy, x, y):
+        return gy
+
+
+def clone(x):
+    """A copy of ``x`` that owns its data; gradients flow through it to ``x`` (PyTorch's clone)."""
+    return Clone()(x)
+
+
+def cat(tensors, dim=None, *, axis=None):
+    """The tensors joined along an existing dimension ``dim`` (``torch.cat``; numpy's
+    ``concatenate``, see :func:`concatenate`); ``axis=`` is the same argument."""
+    dim, _ = resolve_dims("cat", axis, None, dim, None)
+    return concatenate(tensors, 0 if dim is None else dim)
+
+
+def stack(tensors, dim=None, *, axis=None):
+    """The tensors, all of one shape, stacked along a new dimension ``dim`` (``torch.stack``):
+    y.shape = shape[:dim] + (len(tensors),) + shape[dim:];  dx_i = the slice i of gy."""
+    dim, _ = resolve_dims("stack", axis, None, dim, None)
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: got no tensors to stack")
+    first = next((x for x in tensors if isinstance(x, Tensor)), None)
+    tensors = [as_tensor(x, first) if first is not None else Tensor(x) for x in tensors]
+    for i, x in enumerate(tensors):
+        if x.shape != tensors[0].shape:
+            raise ValueError(f"stack: expects tensors of one shape, but got {tensors[0].shape} "
+                             f"at entry 0 and {x.shape} at entry {i}")
+    d = _dim("stack", 0 if dim is None else dim, tensors[0].ndim + 1)
+    return concatenate([unsqueeze(x, d) for x in tensors], d)

@@ -15,6 +15,7 @@ from npgan import backend
 from npgan.autograd import Function, Tensor
 from npgan.functions.arithmetic import exp
 from npgan.functions.helpers import apply, raw
+from npgan.functions.shapes import resolve_dims
 
 
 class Softmax(Function):
@@ -69,20 +70,24 @@ def _check_axis(name, x, axis):
     return axis % x.ndim
 
 
-def softmax(x, axis=-1):
-    """softmax(x)_i = e^(x_i) / sum_j e^(x_j) along ``axis`` (default: the last), computed stably.
+def softmax(x, axis=None, *, dim=None):
+    """softmax(x)_i = e^(x_i) / sum_j e^(x_j) along ``axis`` (default: the last), computed stably;
+    ``dim=`` is the same argument (PyTorch's name).
 
     Differentiable to any order (see :class:`Softmax`); takes a Tensor or an array.
     """
-    return apply(Softmax(_check_axis("softmax", x, axis)), x)
+    axis, _ = resolve_dims("softmax", axis, None, dim, None)
+    return apply(Softmax(_check_axis("softmax", x, -1 if axis is None else axis)), x)
 
 
-def log_softmax(x, axis=-1):
-    """log softmax(x)_i = x_i - logsumexp(x) along ``axis`` (default: the last), computed stably.
+def log_softmax(x, axis=None, *, dim=None):
+    """log softmax(x)_i = x_i - logsumexp(x) along ``axis`` (default: the last), computed stably;
+    ``dim=`` is the same argument (PyTorch's name).
 
     Differentiable to any order (see :class:`LogSoftmax`); takes a Tensor or an array.
     """
-    return apply(LogSoftmax(_check_axis("log_softmax", x, axis)), x)
+    axis, _ = resolve_dims("log_softmax", axis, None, dim, None)
+    return apply(LogSoftmax(_check_axis("log_softmax", x, -1 if axis is None else axis)), x)
 
 
 class SoftmaxCrossEntropy(Function):

@@ -4,6 +4,7 @@ Each calls :func:`npgan.functions.normalization.batch_norm` or ``layer_norm``.
 A batch norm layer keeps its running statistics as buffers (:meth:`Module.register_buffer`):
 saved in ``state_dict`` and checkpoints, never in ``parameters()``.
 """
+import math
 import numbers
 
 from npgan import backend
@@ -69,7 +70,7 @@ class _BatchNorm(Module):
                 f"{name}: expected {self.num_features} channels (dim 1) in the input, got "
                 f"{x.shape[1]} (shape {x.shape})")
         if self.training or not self.track_running_stats:
-            if x.size // x.shape[1] <= 1:
+            if math.prod(x.shape) // x.shape[1] <= 1:
                 raise ValueError(
                     f"{name}: Expected more than 1 value per channel when training, got "
                     f"input size {x.shape}")

@@ -112,7 +112,7 @@ def _tensor_node(t, name, is_parameter, is_output, show_values):
     """The DOT label and attributes of one tensor."""
     lines = [name] if name else []
     lines.append(f"{tuple(t.shape)} {t.dtype}")
-    if t.creator is None and not t.requires_grad and t.size == 1:
+    if t.creator is None and not t.requires_grad and t.numel() == 1:
         lines.append(f"= {float(t.numpy().reshape(-1)[0]):.4g}")  # a constant such as 1/N
     elif show_values:
         lines += _stats("value", t.data)
