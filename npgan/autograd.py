@@ -29,6 +29,7 @@ import weakref
 from npgan import backend
 
 _grad_enabled = [True]
+_clock = [0]  # in-place changes so far, of every tensor (dates each change: see _bump)
 
 
 @contextlib.contextmanager
@@ -68,7 +69,8 @@ class Tensor:
         creator: the Function that produced it (None for leaves).
         name: an optional label (modules name their parameters).
     """
-    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "_version", "_changes",
+                 "__weakref__")
     # Make numpy/cupy defer to our reflected operators: ndarray * Tensor -> Tensor.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -86,6 +88,7 @@ class Tensor:
         self.requires_grad = requires_grad
         self.creator = None
         self.name = name
+        self._version = 0  # in-place changes of this tensor (_bump)
 
     # --- array-like properties -------------------------------------------
     @property
@@ -205,6 +208,22 @@ class Tensor:
 
     def __getitem__(self, index):
         return shapes.getitem(self, index)
+
+    # --- in-place updates (npgan.functions.inplace: when each is refused or recorded) ----
+    def __iadd__(self, other):
+        return inplace.iadd(self, other)
+
+    def __isub__(self, other):
+        return inplace.isub(self, other)
+
+    def __imul__(self, other):
+        return inplace.imul(self, other)
+
+    def __itruediv__(self, other):
+        return inplace.itruediv(self, other)
+
+    def __setitem__(self, index, value):
+        inplace.setitem(self, index, value)
 
     def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
         """Sum over ``axis`` (all axes when None); ``dim=``/``keepdim=`` as in PyTorch."""
@@ -449,6 +468,7 @@ def _wrap(array):
     """A new leaf Tensor around an array the engine just computed (skips __init__'s checks)."""
     t = object.__new__(Tensor)
     t.data, t.grad, t.requires_grad, t.creator, t.name = array, None, False, None, None
+    t._version = 0
     return t
 
 
@@ -466,10 +486,13 @@ class Function:
       the rule with operators and :mod:`npgan.functions.helpers`.
 
     ``self.needs`` is a tuple of booleans: which inputs want a gradient.
+    ``self.clock`` is the in-place clock when the inputs were saved: backward checks
+    that none of them (nor the output) was changed in place since (the version counter).
     """
     inputs = None
     output = None
     needs = None
+    clock = 0
     float_operands_only = False  # True: integer operands are refused (matrix products)
 
     def __call__(self, *inputs):
@@ -494,6 +517,7 @@ class Function:
                 self.inputs = inputs
                 self.needs = needs
                 self.output = weakref.ref(out)
+                self.clock = _clock[0]  # one integer, however many inputs: see _bump
         return out
 
     def forward(self, *xs):
@@ -508,6 +532,17 @@ class Function:
     def name(self):
         """The op's name, for error messages and graph pictures."""
         return type(self).__name__
+
+
+def _bump(t):
+    """Count one in-place change of ``t`` (``t._version += 1``) and date it on the clock of
+    all changes (``_clock``). An op saves the clock when it records its inputs, so backward
+    finds a change made after that in a few comparisons (``npgan.backward._check_unchanged``).
+    ``t._changes`` keeps the dates of its last 4 changes, enough to name the version the op
+    saw in the error."""
+    _clock[0] += 1
+    t._version += 1
+    t._changes = (*getattr(t, "_changes", ())[-3:], _clock[0])
 
 
 def _check_dtypes(fn, xs):
@@ -533,4 +568,5 @@ def _check_dtypes(fn, xs):
 
 from npgan import backward as walk  # noqa: E402  (the walk needs Tensor and Function above)
 from npgan.functions import arithmetic, matrix, shapes  # noqa: E402  (the operators' ops)
+from npgan.functions import inplace  # noqa: E402  (+= -= *= /= and t[index] = value)
 from npgan.functions import activations, reductions, softmax  # noqa: E402  (the methods' ops)

@@ -22,7 +22,7 @@ The same rules serve two modes: with ``create_graph=False`` they get raw arrays
 so the backward pass is itself recorded and can be differentiated again.
 """
 from npgan import backend, speed
-from npgan.autograd import Tensor, enable_grad, no_grad
+from npgan.autograd import Tensor, _clock, enable_grad, no_grad
 
 _trace_hook = [None]  # set by a tracer (npgan.trace); None costs one check per backward rule
 
@@ -110,6 +110,7 @@ def _initial_grad(root, grad, create_graph):
         if g.shape != root.shape:
             raise ValueError(
                 f"backward: grad has shape {g.shape} but the output has shape {root.shape}")
+        g = g.copy()  # the caller's array must not become a .grad that += would change
     return Tensor(g) if create_graph else g
 
 
@@ -123,6 +124,24 @@ def _wrong_shape(fn, x, gx):
 def _dead_ref():
     """Stands in for the weak reference of a freed function's output."""
     return None
+
+
+def _check_unchanged(fn, out):
+    """Raise PyTorch's error when an input or the output of ``fn`` was changed in place after
+    fn saved it (its last change is dated after ``fn.clock``: :func:`npgan.autograd._bump`)."""
+    saved = [(f"input {i}", x) for i, x in enumerate(fn.inputs)] + [("output", out)]
+    for what, x in saved:
+        changes = getattr(x, "_changes", ())
+        if changes and changes[-1] > fn.clock:
+            after = sum(c > fn.clock for c in changes)
+            expected = f"{x._version - after}" + (" or earlier" if after == 4 else "")
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by "
+                f"an inplace operation: the {what} of {fn.name}, a {x.dtype} tensor of shape "
+                f"{x.shape}, is at version {x._version}; expected version {expected} instead. "
+                f"It was changed in place (+=, t[i] = ..., an optimizer step) after the forward "
+                f"pass used it: make the change after backward, write it out of place "
+                f"(a = a + b), or run the forward pass again after it")
 
 
 def _check_roots(roots):
@@ -164,6 +183,8 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
             needs = fn.needs if reach is None else _needs_within(fn, reach)
             if True not in needs:
                 continue
+            if fn.clock != _clock[0]:  # something changed in place since fn saved its inputs
+                _check_unchanged(fn, out)
             inputs_ = fn.inputs
             if needs is not fn.needs:  # pruned: the rule skips the gradients nobody wants
                 args = (*inputs_, out) if create_graph else [x.data for x in inputs_] + [out.data]
@@ -190,14 +211,27 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
 
 
 def _accumulate(grads, wanted, create_graph):
-    """Add each leaf's total gradient into its ``.grad`` (and each wanted tensor's)."""
+    """Add each leaf's total gradient into its ``.grad`` (and each wanted tensor's).
+
+    A rule may hand one array to several inputs (Add gives both ``gy``): a ``.grad`` takes
+    a copy of an array another ``.grad`` already holds, so that an in-place change of one
+    (``p.grad *= 0.5`` under no_grad) leaves the others alone."""
+    held = set()  # the arrays (their memory's owners) the new .grad attributes hold
     for x, g in grads.items():
         if not x.requires_grad:
             continue
         if x.creator is not None and (wanted is None or x not in wanted):
             continue  # non-leaf tensors keep no .grad (as in PyTorch)
         if x.grad is None:
-            x.grad = g if isinstance(g, Tensor) else Tensor(g)
+            if isinstance(g, Tensor):
+                x.grad = g
+                continue
+            owner = id(g if g.base is None else g.base)
+            if owner in held:
+                g = g.copy()
+            else:
+                held.add(owner)
+            x.grad = Tensor(g)
         elif create_graph:
             x.grad = x.grad + g
         elif x.grad.requires_grad:  # .grad from a create_graph call: add, keep its graph

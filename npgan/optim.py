@@ -8,9 +8,12 @@ are the same updates written as their formulas). Read parameters through ``p.dat
 array to ``p.data`` is noticed and the buffer rebuilt.
 
 Each updates ``p.data`` in place from ``p.grad`` (parameters without a
-gradient are skipped, as in PyTorch). Hyperparameters are plain attributes
-(``opt.lr = 1e-4`` takes effect at the next step) and Python floats, so a
-float32 model's parameters and optimizer state stay float32.
+gradient are skipped, as in PyTorch), and counts that change in ``p._version``
+as PyTorch's optimizers do: backward through a graph recorded before the step,
+which saved the old values, then raises instead of mixing old and new values.
+Hyperparameters are plain attributes (``opt.lr = 1e-4`` takes effect at the
+next step) and Python floats, so a float32 model's parameters and optimizer
+state stay float32.
 
 With g the gradient and t the number of updates this parameter has had (1 on the first;
 a step() where the parameter has no gradient does not count, as in PyTorch):
@@ -23,7 +26,7 @@ RMSprop:  v = a v + (1 - a) g^2;   p -= lr g / (sqrt(v) + eps)
 import math
 
 from npgan import backend, speed
-from npgan.autograd import Tensor
+from npgan.autograd import Tensor, _bump
 
 
 def sgd_rule(p, b, lr):
@@ -110,10 +113,13 @@ class Optimizer:
             xp.concatenate([p.grad.data.reshape(-1) for p in self.params], out=flat["grad"])
             flat["state"]["step"] = self.state[0]["step"]
             self.update(flat["param"], flat["grad"], flat["state"])
-            return
-        for p, st, has in zip(self.params, self.state, have_grad):
-            if has:
-                self.update(p.data, p.grad.data, st)
+        else:
+            for p, st, has in zip(self.params, self.state, have_grad):
+                if has:
+                    self.update(p.data, p.grad.data, st)
+        for p, has in zip(self.params, have_grad):
+            if has:  # changed in place: a graph that saved p must not backpropagate now
+                _bump(p)
 
     def _flat_buffers(self):
         """One contiguous buffer for all parameters, one for their gradients, one per state array.

@@ -486,3 +486,239 @@ def test_7_result_dtypes_match_pytorch():
                             (left, lzero, right, rzero, op)
                         checked += 1
     assert checked > 300
+
+
+# --- 2. in-place updates and the version counter -------------------------------------------
+
+def test_2_inplace_operators_change_the_array_itself(backend_name):
+    a = npgan.tensor([1.0, 2.0, 4.0])
+    b, array = a, a.data
+    a += 1
+    assert a is b and a.data is array and values(b).tolist() == [2.0, 3.0, 5.0]
+    a -= npgan.tensor([1.0, 1.0, 1.0])
+    a *= 2
+    a /= npgan.tensor([2.0, 4.0, 8.0])
+    assert a is b and values(b).tolist() == [1.0, 1.0, 1.0] and a._version == 4
+    assert a.dtype == np.float32                     # a Python number keeps the dtype
+    n = npgan.tensor(np.array([1, 2, 3]))
+    n += 2
+    n *= npgan.tensor(np.array([2, 2, 2], dtype=np.int32))
+    assert n.dtype == np.int64 and values(n).tolist() == [6.0, 8.0, 10.0]
+
+
+def test_2_index_assignment_in_place(backend_name):
+    t = npgan.tensor([1.0, 2.0, 3.0, 4.0])
+    alias = t
+    t[0] = 5.0
+    t[t.data > 3.5] = 0                              # a mask
+    t[1:3] = npgan.tensor([7.0, 8.0])                # a slice from a tensor
+    assert alias is t and values(t).tolist() == [0.0, 7.0, 8.0, 0.0] and t._version == 3
+    m = npgan.tensor(np.arange(6.0).reshape(2, 3))
+    m[:, 1] = npgan.tensor([-1.0, -2.0])             # broadcast along a column
+    m[npgan.tensor(np.array([1, 0]) == 1)] = 9.0     # a boolean Tensor picks row 0
+    assert values(m).tolist() == [[9.0, 9.0, 9.0], [3.0, -2.0, 5.0]]
+
+
+def test_2_hand_written_sgd_updates_the_parameters():
+    # minimise (w - 3)^2 with w -= lr * grad under no_grad: w_{k+1} = w_k - 0.2 (w_k - 3)
+    w = npgan.tensor(np.array([0.0], dtype=np.float64), dtype="float64", requires_grad=True)
+    params = [w]
+    for _ in range(20):
+        w.grad = None
+        ((w - 3.0) ** 2).sum().backward()
+        with npgan.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+    assert params[0] is w and w.is_leaf and w.requires_grad
+    assert values(w)[0] == pytest.approx(3.0 - 3.0 * 0.8 ** 20, rel=1e-12)
+    # an EMA of parameters by hand: avg = 0.5 avg + 0.5 w, in place
+    avg = npgan.tensor(np.array([1.0]), dtype="float64")
+    with npgan.no_grad():
+        avg *= 0.5
+        avg += 0.5 * w
+    assert values(avg)[0] == pytest.approx(0.5 + 0.5 * values(w)[0], rel=1e-15)
+
+
+def test_2_leaf_that_requires_grad_is_refused_outside_no_grad():
+    w = npgan.tensor([1.0, 2.0], requires_grad=True)
+    for change in (lambda: w.__iadd__(1.0), lambda: w.__imul__(2.0),
+                   lambda: w.__setitem__(0, 3.0)):
+        with pytest.raises(RuntimeError, match=r"^a leaf Variable that requires grad is being "
+                                               r"used in an in-place operation\. "):
+            change()
+    assert values(w).tolist() == [1.0, 2.0] and w._version == 0  # nothing changed
+    with pytest.raises(RuntimeError, match=r"Change parameters under `with npgan.no_grad\(\):`"):
+        w += 1
+    with npgan.no_grad():
+        w += 1
+        w[1] = 0.0
+    assert values(w).tolist() == [2.0, 0.0] and w._version == 2 and w.is_leaf
+
+
+def test_2_recorded_on_a_non_leaf_gradients_by_hand():
+    x = t64([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 2
+    h += x * x            # h = 2x + x^2
+    h *= 3                # h = 6x + 3x^2
+    h -= x                # h = 5x + 3x^2
+    h /= 2                # h = (5x + 3x^2) / 2
+    assert not h.is_leaf and h._version == 4
+    np.testing.assert_allclose(values(h), (5 * np.array([1, 2, 3.0]) + 3 * np.array([1, 4, 9.0])) / 2)
+    h.sum().backward()
+    np.testing.assert_allclose(values(x.grad), (5 + 6 * np.array([1.0, 2.0, 3.0])) / 2)
+    # index assignment: overwritten entries get no gradient, the value gets theirs
+    x = t64([1.0, 2.0, 3.0], requires_grad=True)
+    s = t64([10.0], requires_grad=True)
+    h = x * 2
+    h[1] = s[0] * 5       # h = (2 x0, 5 s, 2 x2)
+    h[h.data > 5] = x[0] * 7   # h = (2 x0, 7 x0, 7 x0) since 5 s = 50 and 2 x2 = 6 exceed 5
+    (h * t64([1.0, 10.0, 100.0])).sum().backward()
+    assert values(x.grad).tolist() == [2.0 + 7 * 10 + 7 * 100, 0.0, 0.0]
+    assert values(s.grad).tolist() == [0.0]           # its value was overwritten in turn
+    # a tensor that does not require grad takes part once a value that does is written in
+    buf = npgan.tensor(np.zeros(3), dtype="float64")
+    buf[1:] = x[1:] * 2
+    buf += x
+    assert buf.requires_grad and not buf.is_leaf
+    x.grad = None
+    buf.sum().backward()
+    assert values(x.grad).tolist() == [1.0, 3.0, 3.0]
+
+
+def _with_inplace(x):
+    h = x * x
+    h += x                 # x^2 + x
+    h[..., 0] = x[..., 1] * 3
+    h *= x                 # (x^2 + x) x, and 3 x1 x0 in column 0
+    h /= 2
+    return h
+
+
+def test_2_recorded_inplace_first_and_second_derivatives():
+    x = t64(np.random.default_rng(5).normal(size=(3, 2)), requires_grad=True)
+    check_gradients(_with_inplace, [x])
+
+
+def test_2_version_counter_refuses_a_value_changed_after_it_was_saved():
+    x = t64([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 2
+    y = h * h                                        # Mul saved h (version 0)
+    with npgan.no_grad():
+        h += 1
+    with pytest.raises(RuntimeError, match=r"^one of the variables needed for gradient "
+                       r"computation has been modified by an inplace operation: the input 0 of "
+                       r"Mul, a float64 tensor of shape \(3,\), is at version 1; expected "
+                       r"version 0 instead\."):
+        y.sum().backward()
+    assert x.grad is None                            # nothing accumulated
+    # changed twice, and in grad mode: the op that used the old value still refuses
+    x = t64([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 2
+    y = h.exp()                                      # Exp saved its output... and h
+    h += 1
+    h += 1
+    with pytest.raises(RuntimeError, match=r"the input 0 of Exp, a float64 tensor of shape "
+                                           r"\(3,\), is at version 2; expected version 0"):
+        y.sum().backward()
+    # an output the rule uses, changed under no_grad
+    x = t64([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    with npgan.no_grad():
+        y *= 2
+    with pytest.raises(RuntimeError, match=r"the output of Exp, a float64 tensor of shape \(2,\), "
+                                           r"is at version 1; expected version 0 instead"):
+        y.sum().backward()
+
+
+def test_2_optimizer_step_bumps_versions_and_stale_graphs_refuse():
+    w = t64([1.0, -1.0], requires_grad=True)
+    opt = npgan.optim.SGD([w], lr=0.1)
+    loss_a = (w * w).sum()
+    loss_b = (w * 3).sum()           # recorded before the step (refused even though the
+    #                                  rule of w * 3 needs only the 3: stricter than PyTorch)
+    loss_a.backward()
+    opt.step()
+    assert w._version == 1 and values(w).tolist() == [0.8, -0.8]
+    with pytest.raises(RuntimeError, match=r"the input 0 of Mul, a float64 tensor of shape "
+                                           r"\(2,\), is at version 1; expected version 0"):
+        loss_b.backward()
+    opt.zero_grad()
+    (w * 3).sum().backward()                         # recorded after the step: fine
+    assert values(w.grad).tolist() == [3.0, 3.0]
+
+
+def test_2_errors_are_checked_before_any_change():
+    t = npgan.tensor(np.array([1, 2, 3]))
+    with pytest.raises(TypeError, match=r"^/=: the result is float, which cannot be stored in "
+                                        r"place in a tensor of dtype int64"):
+        t /= 2
+    with pytest.raises(TypeError, match=r"^\+=: the result is float"):
+        t += 0.5
+    with pytest.raises(ValueError, match=r"^\+=: an operand of shape \(2, 3\) does not broadcast "
+                                         r"to the tensor's shape \(3,\)"):
+        t += npgan.tensor(np.ones((2, 3), dtype=np.int64))
+    with pytest.raises(TypeError, match=r"cannot combine a Tensor with a str"):
+        t += "a"
+    with pytest.raises(ValueError, match=r"^t\[index\] = value: could not broadcast"):
+        t[0:2] = npgan.tensor(np.array([1, 2, 3]))
+    assert values(t).tolist() == [1.0, 2.0, 3.0] and t._version == 0
+    x = t64([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    v = (x * 2).reshape(2, 2)                        # a view of the product's array
+    with pytest.raises(RuntimeError, match=r"^\+=: this tensor's array is a view of another "
+                                           r"tensor's .*write t = t \+ x"):
+        v += 1
+    with npgan.no_grad():
+        v += 1                                       # allowed where nothing is recorded
+
+
+def test_2_grad_arrays_are_not_shared_between_leaves():
+    a = t64([1.0, 2.0], requires_grad=True)
+    b = t64([3.0, 4.0], requires_grad=True)
+    gy = np.array([1.0, 1.0])
+    (a.reshape(2) + b).backward(gy)                  # Add hands one gy to both
+    with npgan.no_grad():
+        a.grad *= 0.5                                # clipping one gradient by hand
+    assert values(a.grad).tolist() == [0.5, 0.5] and values(b.grad).tolist() == [1.0, 1.0]
+    assert gy.tolist() == [1.0, 1.0]                 # nor with the caller's array
+
+
+def test_2_inplace_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x_np = np.random.default_rng(6).normal(size=(3, 2))
+    x = t64(x_np, requires_grad=True)
+    xt = torch.tensor(x_np, requires_grad=True)
+
+    def torch_version(x):
+        h = x * x
+        h += x
+        h[..., 0] = x[..., 1] * 3
+        h *= x
+        h /= 2
+        return h
+    y, yt = _with_inplace(x), torch_version(xt)
+    np.testing.assert_allclose(values(y), yt.detach().numpy(), rtol=1e-15)
+    r = np.random.default_rng(7).normal(size=(3, 2))
+    (y * t64(r)).sum().backward()
+    (yt * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(values(x.grad), xt.grad.numpy(), rtol=1e-14)
+    # the same refusals: a leaf, and a value changed after an op saved it
+    wt = torch.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^a leaf Variable that requires grad is being used "
+                                           r"in an in-place operation\.$"):
+        wt += 1
+    ht = xt * 2
+    zt = ht * ht
+    with torch.no_grad():
+        ht += 1
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*is at version 1; "
+                                           r"expected version 0 instead"):
+        zt.sum().backward()
+    # an optimizer step between the forward pass and backward, in PyTorch too
+    pt = torch.tensor([1.0, -1.0], requires_grad=True)
+    opt = torch.optim.SGD([pt], lr=0.1)
+    (pt * pt).sum().backward()
+    stale = (pt * pt).sum()          # saves pt (pt * 3 would not, in PyTorch; npgan refuses both)
+    opt.step()
+    assert pt._version == 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        stale.backward()

@@ -57,10 +57,10 @@ def as_tensors(a, b, promote_dtypes=True):
         b = as_tensor(b, a)
     else:
         a = as_tensor(a, b)
-    da, db = a.data.dtype, b.data.dtype
-    if da is not db and promote_dtypes and da != db:
+    da, db = getattr(a.data, "dtype", None), getattr(b.data, "dtype", None)
+    if da is not db and promote_dtypes and da is not None and db is not None and da != db:
         return promote(a, b)
-    return a, b
+    return a, b  # (an array without a dtype: the op's backend check names it)
 
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float, PyTorch's categories
