@@ -299,6 +299,10 @@ def test_losses_reject_bad_reduction_and_shape(backend_name, loss_fn):
     p = npgan.tensor(np.array([0.5, 0.25]))
     with pytest.raises(ValueError, match="reduction"):
         loss_fn(p, npgan.tensor(np.array([1.0, 0.0])), reduction="avg")
+    if loss_fn is L.mse_loss:  # PyTorch's rule: broadcast, with a warning (README semantics)
+        with pytest.warns(UserWarning, match=r"target of shape \(2, 1\).*input's shape \(2,\)"):
+            loss_fn(p, npgan.tensor(np.array([[1.0], [0.0]])))
+        return
     with pytest.raises(ValueError, match=r"\(2,\).*\(2, 1\)"):
         loss_fn(p, npgan.tensor(np.array([[1.0], [0.0]])))
 

@@ -506,7 +506,8 @@ def test_10_bce_matches_pytorch_at_p_0_and_1():
         assert p.grad.data[0] == pytest.approx(grad, rel=1e-12)
     p = npgan.tensor([0.2, 0.7], dtype="float64", requires_grad=True)
     t = npgan.tensor([0.3, 0.9], dtype="float64", requires_grad=True)
-    assert npgan.gradcheck(lambda p, t: losses.binary_cross_entropy(p, t, "none"), [p, t])
+    assert npgan.gradcheck(lambda p, t: losses.binary_cross_entropy(p, t, reduction="none"),
+                           [p, t])
 
 
 # --- issue 15: the training step does not wait on the host -----------------------------------

@@ -1,11 +1,14 @@
-"""Nonlinearities: sigmoid, tanh, relu, leaky_relu, elu, softplus, and dropout.
+"""Nonlinearities: sigmoid, tanh, relu, leaky_relu, elu, softplus, logsigmoid, silu, gelu,
+and dropout.
 
 Forward on raw arrays, backward directly beneath, derivative in the docstring.
 Sigmoid and softplus are computed without overflow for any finite input.
 """
+import math
+
 from npgan import backend, speed
 from npgan.autograd import Function, is_grad_enabled
-from npgan.functions.arithmetic import where
+from npgan.functions.arithmetic import exp, where
 from npgan.functions.helpers import apply, raw
 
 
@@ -135,14 +138,27 @@ class ELUGrad(Function):
 
 
 class Softplus(Function):
-    """y = log(1 + e^x) = max(x, 0) + log1p(e^-|x|);  dx = gy sigmoid(x)."""
+    """y = log(1 + e^(b x)) / b = (max(b x, 0) + log1p(e^-|b x|)) / b, and, given a threshold,
+    y = x where b x > threshold (PyTorch's linear tail);  dx = gy sigmoid(b x) (gy in the tail)."""
+
+    def __init__(self, beta=1.0, threshold=None):
+        self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        z = x * self.beta if self.beta != 1 else x
+        y = xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
+        if self.beta != 1:
+            y /= self.beta
+        if self.threshold is not None:
+            y = xp.where(z > self.threshold, x, y)
+        return y
 
     def backward(self, gy, x, y):
-        return gy * sigmoid(x)
+        s = sigmoid(x * self.beta if self.beta != 1 else x)
+        if self.threshold is not None:
+            s = where(raw(x) * self.beta > self.threshold, 1.0, s)
+        return gy * s
 
 
 def sigmoid(x):
@@ -170,9 +186,16 @@ def elu(x, alpha=1.0):
     return apply(ELU(alpha), x)
 
 
-def softplus(x):
-    """log(1 + e^x) in the overflow-free form max(x, 0) + log1p(e^-|x|)."""
-    return apply(Softplus(), x)
+def softplus(x, beta=1.0, threshold=None):
+    """log(1 + e^(beta x)) / beta in the overflow-free form (max(z, 0) + log1p(e^-|z|)) / beta,
+    z = beta x, exact and smooth for every x.
+
+    PyTorch's softplus returns x itself where z > threshold (default 20): pass threshold=20
+    for its numbers. npgan's default (None) keeps the exact value there, which differs from
+    x by log1p(e^-z) < 2.1e-9 (invisible in float32) and has no jump for a gradient check."""
+    if not beta > 0:
+        raise ValueError(f"softplus: beta must be positive, got {beta!r}")
+    return apply(Softplus(beta, threshold), x)
 
 
 class Dropout(Function):
@@ -205,3 +228,89 @@ def dropout(x, p=0.5, training=True):
     keep = speed.keep_mask(backend.get_rng(), x.shape, p)  # u >= p
     mask = xp.multiply(keep, x.dtype.type(1 / (1 - p)), out=speed.empty_like(raw(x)))
     return apply(Dropout(mask), x)
+
+
+# --- logsigmoid, silu, gelu ------------------------------------------------------------------
+
+class LogSigmoid(Function):
+    """y = log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|) (finite for any x);
+    dx = gy sigmoid(-x)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy, x, y):
+        return gy * sigmoid(-x)
+
+
+def logsigmoid(x):
+    """log(1 / (1 + e^-x)), computed without overflow or log(0) for any x."""
+    return apply(LogSigmoid(), x)
+
+
+class SiLU(Function):
+    """y = x sigmoid(x) (swish);  dx = gy s (1 + x (1 - s)), s = sigmoid(x)."""
+
+    def forward(self, x):
+        return x * _stable_sigmoid(backend.get_array_module(x), x)
+
+    def backward(self, gy, x, y):
+        s = sigmoid(x)
+        return gy * s * (1 + x * (1 - s))
+
+
+def silu(x):
+    """x sigmoid(x), the sigmoid-weighted linear unit (swish)."""
+    return apply(SiLU(), x)
+
+
+_INV_SQRT_2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_GELU_K = math.sqrt(2 / math.pi)  # the tanh form: u = K (x + 0.044715 x^3)
+_GELU_C = 0.044715
+
+
+class NormalCDF(Function):
+    """y = Phi(x) = erfc(-x / sqrt 2) / 2, the standard normal CDF (backend.erfc: accurate
+    in relative terms in the lower tail too);  dx = gy phi(x) = gy e^(-x^2 / 2) / sqrt(2 pi)."""
+
+    def forward(self, x):
+        return 0.5 * backend.erfc(x * -_INV_SQRT_2)
+
+    def backward(self, gy, x, y):
+        return gy * exp(x * x * -0.5) * _INV_SQRT_2PI
+
+
+class GELU(Function):
+    """y = x Phi(x), Phi the standard normal CDF;  dx = gy (Phi(x) + x phi(x)),
+    phi(x) = e^(-x^2 / 2) / sqrt(2 pi)."""
+
+    def forward(self, x):
+        return x * NormalCDF().forward(x)
+
+    def backward(self, gy, x, y):
+        return gy * (apply(NormalCDF(), x) + x * exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+
+class GELUTanh(Function):
+    """y = x (1 + tanh u) / 2, u = K (x + c x^3), K = sqrt(2 / pi), c = 0.044715 (the tanh form);
+    dx = gy ((1 + tanh u) / 2 + x (1 - tanh^2 u) K (1 + 3 c x^2) / 2)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return 0.5 * x * (1 + xp.tanh((x + _GELU_C * x * x * x) * _GELU_K))
+
+    def backward(self, gy, x, y):
+        th = tanh((x + _GELU_C * x * x * x) * _GELU_K)
+        return gy * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * _GELU_K * (1 + 3 * _GELU_C * x * x))
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x), Phi the standard normal CDF (exact, through the error function: PyTorch's
+    default); ``approximate='tanh'``: x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2."""
+    if approximate == "none":
+        return apply(GELU(), x)
+    if approximate == "tanh":
+        return apply(GELUTanh(), x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
