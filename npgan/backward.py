@@ -213,10 +213,11 @@ def run_backward(roots, root_grads, inputs, retain_graph, create_graph, accumula
 def _accumulate(grads, wanted, create_graph):
     """Add each leaf's total gradient into its ``.grad`` (and each wanted tensor's).
 
-    A rule may hand one array to several inputs (Add gives both ``gy``): a ``.grad`` takes
-    a copy of an array another ``.grad`` already holds, so that an in-place change of one
-    (``p.grad *= 0.5`` under no_grad) leaves the others alone."""
-    held = set()  # the arrays (their memory's owners) the new .grad attributes hold
+    A rule may hand one array to several inputs (Add gives both ``gy``, Reshape a view of
+    it): a ``.grad`` takes a copy of a view, or of an array another ``.grad`` already holds,
+    so that an in-place change of one (``p.grad *= 0.5`` under no_grad) leaves the others
+    alone. (A layer's weight and bias gradients are arrays of their own: no copy.)"""
+    held = set()  # the arrays the new .grad attributes hold
     for x, g in grads.items():
         if not x.requires_grad:
             continue
@@ -226,11 +227,9 @@ def _accumulate(grads, wanted, create_graph):
             if isinstance(g, Tensor):
                 x.grad = g
                 continue
-            owner = id(g if g.base is None else g.base)
-            if owner in held:
+            if g.base is not None or id(g) in held:
                 g = g.copy()
-            else:
-                held.add(owner)
+            held.add(id(g))
             x.grad = Tensor(g)
         elif create_graph:
             x.grad = x.grad + g

@@ -555,7 +555,7 @@ def test_2_leaf_that_requires_grad_is_refused_outside_no_grad():
     assert values(w).tolist() == [2.0, 0.0] and w._version == 2 and w.is_leaf
 
 
-def test_2_recorded_on_a_non_leaf_gradients_by_hand():
+def test_2_recorded_on_a_non_leaf_gradients_by_hand(backend_name):
     x = t64([1.0, 2.0, 3.0], requires_grad=True)
     h = x * 2
     h += x * x            # h = 2x + x^2
@@ -599,7 +599,7 @@ def test_2_recorded_inplace_first_and_second_derivatives():
     check_gradients(_with_inplace, [x])
 
 
-def test_2_version_counter_refuses_a_value_changed_after_it_was_saved():
+def test_2_version_counter_refuses_a_value_changed_after_it_was_saved(backend_name):
     x = t64([1.0, 2.0, 3.0], requires_grad=True)
     h = x * 2
     y = h * h                                        # Mul saved h (version 0)
@@ -671,7 +671,7 @@ def test_2_errors_are_checked_before_any_change():
         v += 1                                       # allowed where nothing is recorded
 
 
-def test_2_grad_arrays_are_not_shared_between_leaves():
+def test_2_grad_arrays_are_not_shared_between_leaves(backend_name):
     a = t64([1.0, 2.0], requires_grad=True)
     b = t64([3.0, 4.0], requires_grad=True)
     gy = np.array([1.0, 1.0])
