@@ -722,3 +722,21 @@ def test_2_inplace_matches_pytorch():
     assert pt._version == 1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         stale.backward()
+
+
+# --- where npgan keeps numpy's meaning on purpose (the README's semantics list) --------------
+
+def test_numpy_meaning_kept_for_split_advanced_indexing_and_sum_over_no_axis():
+    x_np = np.arange(24.0).reshape(2, 3, 4)
+    x = t64(x_np, requires_grad=True)
+    y = x[0, :, [1, 2]]          # the advanced indices (0 and [1, 2]) are split by a slice
+    assert y.shape == (2, 3) and values(y).tolist() == x_np[0, :, [1, 2]].tolist()
+    s = x.sum(axis=())
+    assert s.shape == (2, 3, 4) and values(s).tolist() == x_np.tolist()
+
+
+def test_numpy_meaning_kept_differs_from_pytorch_as_the_readme_says():
+    torch = pytest.importorskip("torch")
+    xt = torch.arange(24.0).reshape(2, 3, 4)
+    assert tuple(xt[0, :, [1, 2]].shape) == (3, 2)
+    assert tuple(xt.sum(dim=()).shape) == ()
