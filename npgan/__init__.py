@@ -10,7 +10,9 @@ The folders show the architecture, and a learner reads them in this order:
 * ``gan/``: the training loop, the objectives, PacGAN's packing, the EMA;
   then examples/gaussian.py;
 * ``data/`` (MNIST, the 2-D mixtures), ``evaluation/`` (metrics, scoring),
-  ``tools/`` (viz, tracing, checkpoint), with examples/mnist.py and examples/mixtures.py.
+  ``tools/`` (viz, tracing, checkpoint), with examples/mnist.py and examples/mixtures.py;
+* ``autoencoders/``: the autoencoder and the VAE (reparameterisation, the KL to N(0, I),
+  the negative ELBO), with examples/autoencoders.py, which sets them against the GAN.
 
 ``speed`` holds every speed trick the engine plays, each beside the plain idiom it
 replaces; ``functional`` gathers the stateless functions as ``F``; ``runs`` is the
@@ -38,6 +40,7 @@ from npgan.gan import objectives
 from npgan import data
 from npgan.data import mixtures as datasets
 from npgan.evaluation import metrics, scoring
+from npgan import autoencoders
 from npgan.tools import checkpoint, viz
 from npgan.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from npgan.tools.tracing import trace
@@ -87,4 +90,5 @@ __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enable
            "functional", "nn", "optim", "ops", "functions", "activations", "losses", "random",
            "backend", "gan", "viz", "trace", "objectives", "datasets", "metrics", "data",
            "checkpoint", "scoring", "speed", "zeros", "ones", "full", "empty", "zeros_like",
-           "ones_like", "cat", "stack", "where", "maximum", "minimum", "clamp"]
+           "ones_like", "cat", "stack", "where", "maximum", "minimum", "clamp",
+           "autoencoders"]
