@@ -56,7 +56,8 @@ ACTIVATIONS = {
     "silu": (F.silu, lambda x: x * np_sigmoid(x)),
     "gelu": (F.gelu, lambda x: x * 0.5 * (1 + NP_ERF(x / math.sqrt(2)))),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
-                  lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))),
+                  lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi)
+                                                   * (x + 0.044715 * x ** 3)))),
     "softplus_beta2": (lambda x: F.softplus(x, beta=2.0), lambda x: np_softplus(2 * x) / 2),
     "softplus_beta0.5_threshold3": (lambda x: F.softplus(x, 0.5, 3.0),
                                     lambda x: np.where(0.5 * x > 3, x, np_softplus(0.5 * x) / 0.5)),
@@ -105,7 +106,8 @@ def test_softplus_threshold_and_beta():
     np.testing.assert_allclose(g.numpy(), [np_sigmoid(10.0), 1.0], rtol=1e-15)
     with pytest.raises(ValueError, match=r"^softplus: beta must be positive, got 0$"):
         F.softplus(x, beta=0)
-    with pytest.raises(ValueError, match=r"^gelu: approximate must be 'none' or 'tanh', got 'erf'$"):
+    with pytest.raises(ValueError,
+                       match=r"^gelu: approximate must be 'none' or 'tanh', got 'erf'$"):
         F.gelu(x, approximate="erf")
 
 

@@ -177,7 +177,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     With ``pos_weight`` (p_c, broadcast along the last dimension, as PyTorch) the positive
     term is weighted, and with ``weight`` (w, broadcast to the input's shape) each element:
 
-        l = w (p t softplus(-x) + (1 - t) softplus(x)) = w ((1 - t) x + (1 + (p - 1) t) softplus(-x))
+        l = w (p t softplus(-x) + (1 - t) softplus(x))
+          = w ((1 - t) x + (1 + (p - 1) t) softplus(-x))
         dl/dx = w ((1 - t) - (1 + (p - 1) t) sigmoid(-x))
 
     (the right-hand forms are PyTorch's, exact for any finite x). The target must have the
@@ -402,6 +403,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 # Defined where they belong, importable from here under their old names.
 from npgan.functions.softmax import (  # noqa: E402,F401
-    LogSoftmax, Softmax, SoftmaxCrossEntropy, log_softmax, softmax, softmax_cross_entropy)
+    LogSoftmax, Softmax, SoftmaxCrossEntropy, softmax)
 from npgan.gan.objectives import (  # noqa: E402,F401
     GENERATOR_LOSSES, discriminator_loss, minimax_generator_loss, nonsaturating_generator_loss)
