@@ -366,3 +366,45 @@ def test_new_functions_against_pytorch():
         tf.mse_loss(torch.zeros(3), torch.zeros(2, 1))
     with pytest.raises(ValueError):  # and refuses it in BCE
         tf.binary_cross_entropy(torch.full((2,), 0.5), torch.zeros(2, 1))
+
+
+# --- every backend: the same numbers as numpy, to second order --------------------------------
+
+def _new_ops_program(x, w, y, t):
+    """A scalar through every new op of issue 18, for the backend comparison below."""
+    loss = (F.cross_entropy(x, y, weight=w, label_smoothing=0.1)
+            + F.cross_entropy(x, F.softmax(t, dim=1))
+            + F.nll_loss(F.log_softmax(x, dim=1), y, ignore_index=int(y[0]))
+            + F.binary_cross_entropy_with_logits(x, F.sigmoid(t), pos_weight=w * 2)
+            + F.binary_cross_entropy(F.sigmoid(x), F.sigmoid(t), w)
+            + F.l1_loss(x, t) + (F.gelu(x) + F.gelu(x, approximate="tanh") + F.silu(x)
+                                 + F.logsigmoid(x) + F.softplus(x, 2.0, 1.0)).sum())
+    r = (x.max(dim=1).values.sum() + x.min() + x.amax(0).sum() + x.var(1).sum() + x.std()
+         + x.norm(dim=1).sum() + x.norm(3) + x.clamp(-0.5, 0.5).sum()
+         + npgan.maximum(x, t).sum() + npgan.minimum(x, 0.1).sum()
+         + npgan.where(x > t, x * t, t).sum() + npgan.stack([x, t]).abs().sum()
+         + npgan.cat([x, t], dim=1).abs().sqrt().sum() + (x.abs() + 1).sqrt().sum()
+         + x.t().flatten().unsqueeze(0).squeeze(0).clone().sum())
+    return loss + r
+
+
+def test_new_ops_give_numpys_numbers_on_every_backend(backend_name):
+    rng = np.random.default_rng(4)
+    x_np, t_np = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    w_np, y_np = rng.uniform(0.5, 2.0, 3), np.array([0, 2, 1, 2])
+
+    def run():
+        x = t64(x_np, True)
+        w, t = t64(w_np), t64(t_np, True)
+        y = npgan.tensor(y_np)
+        out = _new_ops_program(x, w, y, t)
+        gx, gt = npgan.grad(out, [x, t], create_graph=True)
+        ggx, = npgan.grad((gx * gx).sum() + (gt * gx).sum(), [x])
+        return [v.numpy() for v in (out, gx, gt, ggx)]
+
+    got = run()
+    npgan.set_backend("numpy")
+    want = run()
+    for a, b in zip(got, want):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
