@@ -3,9 +3,10 @@
 The folders show the architecture, and a learner reads them in this order:
 
 * the core, at the top: ``backend`` (the array-module shim) -> ``autograd``
-  (Tensor, Function) -> ``backward`` (the walk, ``grad``) -> ``gradcheck``;
+  (Tensor, Function) -> ``backward`` (the walk, ``grad``) -> ``gradcheck``; ``creation``
+  (zeros, ones, full, ...);
 * ``functions/``: each op's forward and backward, by family (arithmetic, shapes,
-  matrix, activations, losses, softmax);
+  reductions, matrix, activations, losses, softmax);
 * ``nn/``: Module (parameters and buffers) and the layers; ``optim``: SGD, Adam, RMSprop;
 * ``gan/``: the training loop, the objectives, PacGAN's packing, the EMA;
   then examples/gaussian.py;
