@@ -1,4 +1,5 @@
-"""Why a transposed convolution is the backward of a convolution, on one channel small enough to print.
+"""Why a transposed convolution is the backward of a convolution, on one channel, small enough to
+print.
 
 A convolution is linear in its input: y = C x for a matrix C that the script builds from the
 engine, one column per input pixel (the response to an image that is 1 at that pixel and 0
@@ -14,9 +15,9 @@ the kernel, and the copies overlap where the stride is smaller than the kernel. 
 Every printed claim is checked as it is printed; the values are small integers (in float64,
 so every sum is exact) that a reader can redo by hand.
 
-    python examples/transposed_conv.py              # the printout read by docs/transposed_convolution.md
-    python examples/transposed_conv.py --seed 3     # other numbers, the same claims
-    python examples/transposed_conv.py --quiet      # one summary line; exit 1 if a check fails
+    python examples/transposed_conv.py           # what docs/transposed_convolution.md reads
+    python examples/transposed_conv.py --seed 3  # other numbers, the same claims
+    python examples/transposed_conv.py --quiet   # one summary line; exit 1 if a check fails
 """
 import numpy as np
 
@@ -203,10 +204,11 @@ def sizes(w, g, claim, say):
     s, p, d, k = 2, 1, 1, w.shape[0]
     for h in (3, 4):
         oh = conv(np.zeros((h, h)), w, stride=s, padding=p).shape[0]
+        formula = (h + 2 * p - d * (k - 1) - 1) // s + 1
         say(f"conv2d, H = {h}: OH = (H + 2p - d(k - 1) - 1) // s + 1 = "
-            f"({h} + {2 * p} - {d * (k - 1)} - 1) // {s} + 1 = {(h + 2 * p - d * (k - 1) - 1) // s + 1}"
+            f"({h} + {2 * p} - {d * (k - 1)} - 1) // {s} + 1 = {formula}"
             f"; the engine's output is {oh}x{oh}")
-        claim(f"conv2d maps {h}x{h} to 2x2", oh == 2)
+        claim(f"conv2d maps {h}x{h} to 2x2", oh == formula == 2)
     h = g.shape[0]
     for op in (0, 1):
         out = conv_t(g, w, stride=s, padding=p, output_padding=op).shape[0]
