@@ -186,6 +186,19 @@ def stride_two(x, w, g, claim, say):
     claim("the four paintings sum to conv_transpose2d(g, w, ...)",
           np.array_equal(sum(s for _, s in stamps), up))
 
+    say("\nThe same numbers as a stride-1 conv2d (a 'fractionally strided' one, stride 1/2): "
+        "zeros between g's pixels, k - 1 - p = 1 zero around (one more on the bottom and right "
+        "for output_padding), and the kernel flipped")
+    stuffed = np.zeros((2 * g.shape[0] - 1, 2 * g.shape[1] - 1))
+    stuffed[::2, ::2] = g
+    stuffed = np.pad(stuffed, ((1, 2), (1, 2)))
+    flipped = w[::-1, ::-1]
+    fractional = conv(stuffed, flipped)
+    say(side_by_side(("g, zeros between, padded (6x6)", stuffed), ("w flipped", flipped),
+                     ("conv2d of them, stride 1 (4x4)", fractional)))
+    claim("this stride-1 conv2d == conv_transpose2d(g, w, stride=2, padding=1, output_padding=1)",
+          np.array_equal(fractional, up))
+
     say("\nHow many paintings cover each output pixel: conv_transpose2d of ones with a kernel "
         "of ones (a 3x3 input, stride 2, padding 1, output_padding 1)")
     ones3 = np.ones((3, 3))
