@@ -227,6 +227,7 @@ def run_targets(args, cfg, pool, torch, log):
                "cases": cases, "dcgan": dcgan}
     results["targets"] = targets(results)
     print_summary(results, log)
+    print_dcgan(results, log)
     log(f"\n{time.perf_counter() - start:.0f} s; nothing written (a full run writes RESULTS.md)")
     return 0
 

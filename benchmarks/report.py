@@ -94,8 +94,8 @@ DCGAN_NOTES = textwrap.dedent("""\
       `torch.channels_last` or not; all timed in the same rounds at the first batch, and
       the fastest is the "best" column of the sweep. `torch.compile` is not tried.
     * "its products alone": the step's matrix products at their shapes through NumPy's BLAS
-      with nothing else (no im2col, no elementwise work): the time no NumPy implementation of
-      this step can go below.
+      with nothing else (no im2col, no batch norm, no elementwise work): what an im2col
+      implementation on NumPy pays before any of its other work.
     """)
 
 
@@ -317,6 +317,11 @@ def _dcgan(results):
         lines.append(("its products alone (NumPy BLAS)", fmt_time(row["products"]),
                       _dcgan_rate(row["products"], peak)))
     out.append(md_table(["implementation", "ms per step", "product GFLOP/s (% of peak)"], lines) + "\n")
+    if row.get("products"):
+        shares = [f"{100 * row['products']['median_ms'] / row[n]['median_ms']:.0f}% of {label}'s"
+                  for n, label in (("floor", "the floor"), ("npgan-numpy", "npgan")) if row.get(n)]
+        if shares:
+            out.append("The products alone take " + " and ".join(shares) + " step time.\n")
     configs = dc.get("configs") or {}
     if configs:
         base = configs.get("default")

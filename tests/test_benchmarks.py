@@ -556,6 +556,19 @@ def test_dcgan_step_flops_are_the_products_pytorch_performs():
     assert counter.get_total_flops() == flops["total"] == flops["conv"] + flops["linear"]
 
 
+def test_dcgan_npgan_step_as_benchmarked_keeps_cupys_rules():
+    """npgan's DCGAN-B runner (data reshaped on the device, noise, the trainer) on "gpusim",
+    NumPy with CuPy's rules: what ``--backend cupy`` times runs there."""
+    spec = dcgan_spec(0.125)
+    runner = build_npgan(spec, 2, Pool(8), "gpusim")
+    try:
+        runner.step()
+        runner.step()
+    finally:
+        runner.close()
+    assert backend.get_backend() == "numpy"
+
+
 def test_dcgan_best_configuration_is_the_fastest_timed():
     def t(ms):
         return {"median_ms": ms}
