@@ -199,8 +199,8 @@ def stride_two(x, w, g, claim, say):
     claim("this stride-1 conv2d == conv_transpose2d(g, w, stride=2, padding=1, output_padding=1)",
           np.array_equal(fractional, up))
 
-    say("\nHow many paintings cover each output pixel: conv_transpose2d of ones with a kernel "
-        "of ones (a 3x3 input, stride 2, padding 1, output_padding 1)")
+    say("\nHow many paintings cover each output pixel: conv_transpose2d of a 3x3 input of ones "
+        "with a kernel of ones, stride 2, padding 1 (output_padding 1 for kernel 3, to reach 6x6)")
     ones3 = np.ones((3, 3))
     k3 = conv_t(ones3, np.ones((3, 3)), output_padding=1, **geometry)
     k4 = conv_t(ones3, np.ones((4, 4)), **geometry)
