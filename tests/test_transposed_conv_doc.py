@@ -201,3 +201,12 @@ def test_a_wrong_transposed_convolution_fails_the_checks():
     assert status == 1
     assert "FAILED conv_transpose2d(g, w) == C^T g" in text
     assert re.search(r"\d+ FAILED$", text.strip()), text
+
+
+@pytest.mark.parametrize("flags", [["--seed", "-1"], ["--seed", "x"], ["--loud"]])
+def test_a_command_line_mistake_is_one_line_and_exit_2(flags, capsys):
+    with pytest.raises(SystemExit) as exc:
+        load_script().parse_args(flags)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ": error: " in err and "(see --help)" in err, err
