@@ -402,7 +402,8 @@ def test_9_mixtures_mistakes_are_one_line_and_exit_2(load_example, tmp_path, cap
     ("gaussian", ["--lr", "inf"]), ("gaussian", ["--d-lr", "0"]),
     ("gaussian", ["--log-every", "-1"]), ("mnist", ["--lr", "-1"]),
     ("mnist", ["--beta1", "1"]), ("mnist", ["--force-resume"]),
-    ("walkthrough", ["--seed", "x"]),
+    ("walkthrough", ["--seed", "x"]), ("dcgan", ["--lr", "0"]),
+    ("dcgan", ["--d-norm", "group"]),
 ])
 def test_9_every_example_checks_its_command_line(load_example, tmp_path, capsys, name, flags):
     example = load_example(name)

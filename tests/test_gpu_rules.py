@@ -264,6 +264,9 @@ def test_layers_forward_backward_and_state_dict(sim):
     ("mixtures", ["--steps", "2", "--hidden", "16", "--batch-size", "32", "--loss", "wgan-gp"]),
     ("mixtures", ["--steps", "2", "--hidden", "16", "--batch-size", "32", "--loss", "wgan",
                   "--pack", "2"]),
+    ("dcgan", ["--steps", "1", "--batch-size", "4", "--no-score", "--sample-every", "0"]),
+    ("dcgan", ["--steps", "1", "--batch-size", "4", "--no-score", "--sample-every", "0",
+               "--loss", "wgan-gp"]),
 ])
 def test_examples_train_on_the_stand_in(load_example, tmp_path, monkeypatch, name, flags):
     monkeypatch.setenv("NPGAN_BACKEND", "gpusim")
