@@ -599,6 +599,27 @@ def test_2_recorded_inplace_first_and_second_derivatives():
     check_gradients(_with_inplace, [x])
 
 
+def _self_referencing(x):
+    h = x * 1.5
+    h[:, 0] = h[:, 1] * 2      # the value is computed from h itself
+    h += h.exp()               # and the operand
+    return h
+
+
+def test_2_inplace_reading_itself_by_hand_and_second_order():
+    x = t64([[0.1, 0.2], [0.3, -0.4]], requires_grad=True)
+    h = _self_referencing(x)
+    # h0 = (3 x1, 1.5 x1) per row, then h = h0 + e^h0: dh/dx1 = (3 (1 + e^h0[0]), 1.5 (1 + e^h0[1]))
+    x1 = np.array([0.2, -0.4])
+    h0 = np.stack([3 * x1, 1.5 * x1], axis=1)
+    np.testing.assert_allclose(values(h), h0 + np.exp(h0), rtol=1e-15)
+    h.sum().backward()
+    d1 = 3 * (1 + np.exp(h0[:, 0])) + 1.5 * (1 + np.exp(h0[:, 1]))
+    np.testing.assert_allclose(values(x.grad), np.stack([np.zeros(2), d1], axis=1), rtol=1e-14)
+    check_gradients(_self_referencing, [t64(np.random.default_rng(8).normal(size=(3, 2)),
+                                            requires_grad=True)])
+
+
 def test_2_version_counter_refuses_a_value_changed_after_it_was_saved(backend_name):
     x = t64([1.0, 2.0, 3.0], requires_grad=True)
     h = x * 2
@@ -695,6 +716,11 @@ def test_2_inplace_matches_pytorch():
         h *= x
         h /= 2
         return h
+    for ours, theirs in [(_self_referencing, _self_referencing), (_with_inplace, torch_version)]:
+        xs, xst = t64(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+        ours(xs).sum().backward()
+        theirs(xst).sum().backward()
+        np.testing.assert_allclose(values(xs.grad), xst.grad.numpy(), rtol=1e-14)
     y, yt = _with_inplace(x), torch_version(xt)
     np.testing.assert_allclose(values(y), yt.detach().numpy(), rtol=1e-15)
     r = np.random.default_rng(7).normal(size=(3, 2))

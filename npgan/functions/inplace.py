@@ -18,11 +18,12 @@ Which of three things happens is decided, and the operand checked, before any wo
       before:  ... -> f -> t                after ``t += x``:  ... -> f -> old -> Add(old, x) -> t
 
   This costs one copy of ``t`` (the former value, which the op's own gradient may need) and
-  is a handful of lines, so it is done rather than refused. The ops that used ``t`` *before*
-  the change still hold ``t`` itself as their input; they are not rewired (PyTorch routes
-  them through the graph node, npgan's graph is its tensors). They see ``t`` changed after
-  they saved it, and backward through them raises (below) instead of computing with the
-  new value. A ``t`` whose array is a view of another array (made by reshape, transpose or
+  is a handful of lines, so it is done rather than refused. Ops that read ``t`` to compute the
+  operand (``t[:, 0] = t[:, 1] * 2``) are pointed at the new tensor too. Other ops that used
+  ``t`` *before* the change still hold ``t`` itself as their input (PyTorch routes them
+  through the graph node; npgan's graph is its tensors, with no links forward to find them):
+  they see ``t`` changed after they saved it, and backward through them raises (below)
+  instead of computing with the new value. A ``t`` whose array is a view of another array (made by reshape, transpose or
   basic indexing) is refused here: writing through it would change the tensor it views
   behind the graph's back (PyTorch's view tracking is out of scope); write ``t = t + x``.
 
@@ -144,13 +145,29 @@ def _record(t, compute):
     old.requires_grad, old.creator, old._version = t.requires_grad, t.creator, t._version
     if t.creator is not None:
         t.creator.output = weakref.ref(old)
-    fn.inputs = tuple([old if x is t else x for x in fn.inputs])
+    _rewire(fn, t, old)
     t.data[...] = new.data
     t.creator, t.requires_grad = fn, True
     fn.output = weakref.ref(t)
     _bump(t)
     fn.clock = _clock[0]  # fn saw t's new value: not a change made after it saved t
     return t
+
+
+def _rewire(fn, t, old):
+    """Point every op of the new value's graph (``fn`` and what computed the operand, as in
+    ``t[:, 0] = t[:, 1] * 2`` or ``t += t.exp()``) that read ``t`` at ``old``, the tensor of the
+    value it read. Ops that read ``t`` outside that graph are not found (no forward links):
+    backward through them raises instead (module docstring)."""
+    seen, stack = set(), [fn]
+    while stack:
+        f = stack.pop()
+        if f in seen or f.inputs is None:
+            continue
+        seen.add(f)
+        if any(x is t for x in f.inputs):
+            f.inputs = tuple([old if x is t else x for x in f.inputs])
+        stack.extend(x.creator for x in f.inputs if x.creator is not None and x is not old)
 
 
 def _arithmetic(t, other, symbol):
