@@ -122,6 +122,9 @@ def plot_dcgan(dcgan, path):
         ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_major_formatter(plain)
+        if ax.get_yscale() == "log":  # label 20, 50, 200, ... between the decades
+            ax.yaxis.set_minor_formatter(FuncFormatter(
+                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     meta = dcgan.get("meta") or {}

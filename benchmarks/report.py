@@ -300,6 +300,10 @@ def _dcgan(results):
            + (f"; other processes used at most {c['max_other_cores']:.2f} cores during a "
               f"measurement, {c['contended']} of {c['measurements']} measurements contended (†)"
               if c.get("max_other_cores") is not None else "") + ". Timed as the MLP cases above.\n"]
+    if c.get("contended"):
+        out.append(f"**Contended: {c['contended']} of {c['measurements']} measurements ran while other "
+                   f"processes used more than {Bench.CONTENDED} core (even after the retries): "
+                   f"provisional numbers, to be measured again on a quiet machine.**\n")
     skipped = [i for i in dc["impls"] if i["skip_reason"]]
     if skipped:
         out += ["Skipped: " + "; ".join(f"**{i['label']}** ({i['skip_reason']})" for i in skipped)
