@@ -534,15 +534,16 @@ class Function:
         return type(self).__name__
 
 
-def _bump(t):
-    """Count one in-place change of ``t`` (``t._version += 1``) and date it on the clock of
-    all changes (``_clock``). An op saves the clock when it records its inputs, so backward
+def _bump(*tensors):
+    """Count one in-place change of each tensor (``t._version += 1``) and date it on the clock
+    of all changes (``_clock``). An op saves the clock when it records its inputs, so backward
     finds a change made after that in a few comparisons (``npgan.backward._check_unchanged``).
     ``t._changes`` keeps the dates of its last 4 changes, enough to name the version the op
-    saw in the error."""
-    _clock[0] += 1
-    t._version += 1
-    t._changes = (*getattr(t, "_changes", ())[-3:], _clock[0])
+    saw in the error. (An optimizer's step bumps all its parameters in one call.)"""
+    now = _clock[0] = _clock[0] + 1
+    for t in tensors:
+        t._version += 1
+        t._changes = (*getattr(t, "_changes", ())[-3:], now)
 
 
 def _check_dtypes(fn, xs):

@@ -22,7 +22,7 @@ The same rules serve two modes: with ``create_graph=False`` they get raw arrays
 so the backward pass is itself recorded and can be differentiated again.
 """
 from npgan import backend, speed
-from npgan.autograd import Tensor, _clock, enable_grad, no_grad
+from npgan.autograd import Tensor, _clock, _wrap, enable_grad, no_grad
 
 _trace_hook = [None]  # set by a tracer (npgan.trace); None costs one check per backward rule
 
@@ -228,9 +228,9 @@ def _accumulate(grads, wanted, create_graph):
                 x.grad = g
                 continue
             if g.base is not None or id(g) in held:
-                g = g.copy()
+                g = g.copy()  # a view, or an array another .grad holds
             held.add(id(g))
-            x.grad = Tensor(g)
+            x.grad = _wrap(g)  # a new leaf, without Tensor.__init__'s checks of a user's data
         elif create_graph:
             x.grad = x.grad + g
         elif x.grad.requires_grad:  # .grad from a create_graph call: add, keep its graph

@@ -117,9 +117,8 @@ class Optimizer:
             for p, st, has in zip(self.params, self.state, have_grad):
                 if has:
                     self.update(p.data, p.grad.data, st)
-        for p, has in zip(self.params, have_grad):
-            if has:  # changed in place: a graph that saved p must not backpropagate now
-                _bump(p)
+        # changed in place: a graph that saved them must not backpropagate now
+        _bump(*[p for p, has in zip(self.params, have_grad) if has])
 
     def _flat_buffers(self):
         """One contiguous buffer for all parameters, one for their gradients, one per state array.

@@ -57,10 +57,13 @@ def as_tensors(a, b, promote_dtypes=True):
         b = as_tensor(b, a)
     else:
         a = as_tensor(a, b)
-    da, db = getattr(a.data, "dtype", None), getattr(b.data, "dtype", None)
-    if da is not db and promote_dtypes and da is not None and db is not None and da != db:
-        return promote(a, b)
-    return a, b  # (an array without a dtype: the op's backend check names it)
+    try:
+        da, db = a.data.dtype, b.data.dtype
+    except AttributeError:  # an array type without a dtype: the op's backend check names it
+        return a, b
+    if da is db or not promote_dtypes or da == db:
+        return a, b
+    return promote(a, b)
 
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float, PyTorch's categories
