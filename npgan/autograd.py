@@ -68,6 +68,8 @@ class Tensor:
         requires_grad: whether gradients flow to this tensor.
         creator: the Function that produced it (None for leaves).
         name: an optional label (modules name their parameters).
+        _version: how many in-place changes it has had (``+=``, ``t[i] = v``, an optimizer
+            step; :mod:`npgan.functions.inplace`), so backward can refuse a changed input.
     """
     __slots__ = ("data", "grad", "requires_grad", "creator", "name", "_version", "_changes",
                  "__weakref__")
