@@ -285,13 +285,13 @@ class Task:
         reference = data.to_unit_range(self.train.images[rows])
         return scoring.score_generated(self.classifier, samples, self.heldout.data, reference)
 
-    def headline(self, s):
-        """One line of the scores ``s``."""
+    def headline(self, s, sep=", "):
+        """The scores ``s`` in a line (``sep`` "\n" breaks the MNIST one in two, for a title)."""
         if self.dataset != "mnist":
             kl = "inf" if s["reverse_kl"] is None else f"{s['reverse_kl']:.3f}"
             return f"{s['modes']}/{len(self.centres)} modes, {s['hq']:.1f}% HQ, reverse KL {kl}"
         return (f"FID {s['fid']:.1f} (floor {s['fid_real_floor']:.1f}), classes "
-                f"{s['classes_covered']}/10, KL {s['kl_from_uniform']:.3f}, confidence "
+                f"{s['classes_covered']}/10{sep}KL {s['kl_from_uniform']:.3f}, confidence "
                 f"{s['mean_top_confidence']:.3f}")
 
 
@@ -549,7 +549,7 @@ def plot_samples(path, task, done):
         else:
             _modes(ax, task)
             ax.scatter(s[:, 0], s[:, 1], s=2, color="tab:red", alpha=0.5, label="generated")
-        ax.set_title(f"{TITLES[kind]}\n{task.headline(result)}", fontsize=8)
+        ax.set_title(f"{TITLES[kind]}\n{task.headline(result, sep=chr(10))}", fontsize=8)
     if task.dataset != "mnist":
         axes[0][0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{task.dataset}, seed {task.args.seed}, {task.args.steps} steps each: samples "
@@ -602,12 +602,12 @@ def plot_interpolation(path, task, done):
         ax.imshow(-strip, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        label = {"ae": "AE", "vae": "VAE", "gan": "GAN\n(noise)"}[kind]
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel({"ae": "AE", "vae": "VAE", "gan": "GAN"}[kind], fontsize=9)
     midpoints = ", ".join(f"{TITLES[k]} {r['midpoint']['fid']:.0f}" for k, (r, _) in done.items())
-    axes[0, 0].set_title(f"decodes along straight lines, real digits at the ends (AE, VAE); "
-                         f"FID of {PAIRS} midpoints: {midpoints}", fontsize=8)
-    plots.save_figure(fig, path, pad=0.3)
+    axes[0, 0].set_title(f"decodes along straight lines between the codes of the real digits at "
+                         f"the ends (AE, VAE) or two noise vectors (GAN)\nFID of {PAIRS} "
+                         f"midpoints: {midpoints}", fontsize=8)
+    plots.save_figure(fig, path, pad=0.8)
 
 
 def plot_training(path, records):
