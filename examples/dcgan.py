@@ -28,6 +28,9 @@ Choices, each a flag, each measured in the README:
 * --sample-mode: whether G draws the grids and the scored samples with batch norm in
   training mode (each batch's own statistics) or eval mode (the running averages);
   the other mode's FID is reported beside, in metrics.json;
+* --ema-decay: G's samples come from a moving average of its weights (default 0.999;
+  Yazici et al., 2019); with PyTorch and npgan's scorer it lowered the FID by 1 to 5
+  points at most checkpoints of 1,000 to 4,000 steps;
 * --loss wgan-gp: the recipe of seed article 004 and Gulrajani et al. (2017) on
   images: a critic (--d-norm layer by default), the gradient penalty (lambda 10) on
   random interpolates between real and generated digits, 5 critic steps per G step,
@@ -96,7 +99,7 @@ def parse_args(argv):
                    help="normalisation in D (default none; layer with wgan-gp)")
     p.add_argument("--dropout", type=runs.unit_interval, default=None,
                    help="dropout after D's LeakyReLUs (default 0.3; 0 with wgan-gp)")
-    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.0,
+    p.add_argument("--ema-decay", type=runs.unit_interval, default=0.999,
                    help="decay of the moving average of G used for samples and scores (0 = off)")
     p.add_argument("--sample-mode", choices=["train", "eval"], default="train",
                    help="batch norm in G when drawing grids and scored samples: batch statistics "
