@@ -584,3 +584,11 @@ def test_methods_against_pytorch():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PyTorch's warning for its NaN: npgan raises instead
         assert math.isnan(torch.tensor([1.0]).var().item())
+
+
+def test_cat_and_stack_are_also_in_the_functional_namespace():
+    import npgan.functional as F
+    a, b = npgan.tensor([[1.0, 2.0]]), npgan.tensor([[3.0, 4.0]])
+    assert F.cat([a, b], dim=0).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert F.stack([a, b], dim=0).shape == (2, 1, 2)
+    assert F.cat is npgan.cat and F.stack is npgan.stack
