@@ -324,7 +324,7 @@ def main(argv=None):
     """Run the example; returns the process exit status: 0; 1 on bad data, a bad checkpoint or a
     diverged run; 2 without the backend; 130 after Ctrl-C (with a checkpoint to resume)."""
     args = parse_args(argv)
-    args.script = "mnist.py"
+    args.script, args.default_steps = "mnist.py", DEFAULT_STEPS
     args.command = "python3 examples/mnist.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     return runs.run_example("mnist.py", lambda name: run(args, name, build_trainer, run_config),
@@ -386,7 +386,7 @@ def run(args, backend_name, build, describe, sample_mode=None):
     if args.resume:
         if os.path.exists(ckpt_path):
             extra = load_checkpoint(ckpt_path, trainer, batches, config,
-                                    args.force_resume)["extra"]
+                                    args.force_resume, script)["extra"]
             extra["snapshots"] = [(int(s["step"]), s["images"]) for s in extra["snapshots"]]
             say(f"resumed from {ckpt_path} at step {trainer.step_count} (epoch {batches.epoch})")
         else:

@@ -148,3 +148,10 @@ def test_networks_have_the_seed_shapes_and_viz_trace_name_their_parameters(examp
     norms = t.param_grad_norms()
     for name in ("G.4.weight", "G.7.weight", "D.1.weight", "D.3.weight", "D.4.weight"):
         assert norms[name] > 0, name
+
+
+def test_a_run_without_steps_takes_the_default_length(example, digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(example, "DEFAULT_STEPS", 2)  # 6,000 shrunk: the default must be used
+    assert run(example, digits, tmp_path, "--sample-every", "0") == 0
+    with open(tmp_path / "metrics.json") as f:
+        assert json.load(f)["steps"] == 2

@@ -88,3 +88,11 @@ def test_an_unavailable_backend_exits_2(example, tmp_path, capsys):
         pytest.skip("CuPy works here: nothing to refuse")
     assert run(example, tmp_path, "--steps", "1", "--backend", "cupy") == 2
     assert "cupy" in capsys.readouterr().err.lower()
+
+
+def test_a_run_without_steps_or_epochs_takes_the_default_length(example, tmp_path, monkeypatch):
+    # the default (8,000 steps) shrunk to 2: what matters is that the default is used at all
+    monkeypatch.setattr(example, "DEFAULT_STEPS", 2)
+    assert run(example, tmp_path, "--sample-every", "0") == 0
+    with open(tmp_path / "metrics.json") as f:
+        assert json.load(f)["steps"] == 2
