@@ -26,8 +26,9 @@ import sys
 import numpy as np
 import pytest
 
-from test_walkthrough_doc import (FENCE, INLINE_SNIPPET, REFERENCE, _squash, check_snippet,
-                                  definition_source, match_block, reference_names)
+from test_walkthrough_doc import (FENCE, _squash, check_cited_files_and_definitions,
+                                  check_inline_snippets, check_no_line_number_references,
+                                  check_python_blocks, match_block)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "transposed_convolution.md")
@@ -112,39 +113,19 @@ def panel(text, title):
 # --- the page against the source -----------------------------------------------------
 
 def test_no_line_number_references():
-    found = re.findall(r"[\w/]+\.py:\d+", doc())
-    assert not found, f"cite code as (`file`, `Definition`), not by line number: {found}"
+    check_no_line_number_references(doc())
 
 
 def test_every_file_and_definition_cited_exists():
-    cited = set(re.findall(r"`((?:npgan|examples|tests|docs)/[\w/.-]+\.\w+)`", doc()))
-    missing = [p for p in sorted(cited) if not os.path.exists(os.path.join(ROOT, p))]
-    assert not missing, f"files cited but missing: {missing}"
-    references = REFERENCE.findall(doc())
-    assert len(references) >= 10, "the reference convention is not being parsed"
-    for path, group in references:
-        for name in reference_names(group):
-            definition_source(path, name)  # raises LookupError when gone
+    check_cited_files_and_definitions(doc(), 10)
 
 
 def test_inline_snippets_are_in_the_cited_definition():
-    snippets = INLINE_SNIPPET.findall(parsed()[1])
-    assert len(snippets) >= 3, "the inline-snippet convention is not being parsed"
-    for path, group, code in snippets:
-        check_snippet(path, reference_names(group), [code], f"inline snippet `{code}`")
+    check_inline_snippets(parsed()[1], 3)
 
 
 def test_python_blocks_are_in_the_cited_definition():
-    blocks = [b for b in parsed()[0] if b["lang"] == "python"]
-    assert len(blocks) >= 7, "the code-block convention is not being parsed"
-    for b in blocks:
-        where = f"{NAME}:{b['line']}"
-        references = REFERENCE.findall(b["above"])
-        assert references, f"{where}: a python block needs a (`file`, `Definition`) reference " \
-                           f"in the paragraph just above it"
-        path, group = references[-1]
-        pieces = "\n".join(b["body"]).split("\n...\n")
-        check_snippet(path, reference_names(group), [p for p in pieces if p.strip()], where)
+    check_python_blocks(parsed()[0], NAME, 7)
 
 
 def test_code_blocks_have_a_known_kind():

@@ -216,34 +216,39 @@ def match_block(body, out_lines):
 
 # --- tests -------------------------------------------------------------------------
 
-def test_no_line_number_references():
-    found = re.findall(r"[\w/]+\.py:\d+", doc())
+def check_no_line_number_references(text):
+    """No ``file.py:123`` citations on a page: code is cited as (`file`, `Definition`)."""
+    found = re.findall(r"[\w/]+\.py:\d+", text)
     assert not found, f"cite code as (`file`, `Definition`), not by line number: {found}"
 
 
-def test_every_file_and_definition_cited_exists():
-    cited = set(re.findall(r"`((?:npgan|examples|tests|benchmarks|docs)/[\w/.-]+\.\w+)`", doc()))
+def check_cited_files_and_definitions(text, minimum):
+    """Every cited file exists, every cited definition is found (at least ``minimum`` refs)."""
+    cited = set(re.findall(r"`((?:npgan|examples|tests|benchmarks|docs)/[\w/.-]+\.\w+)`", text))
     missing = [p for p in sorted(cited) if not os.path.exists(os.path.join(ROOT, p))]
     assert not missing, f"files cited but missing: {missing}"
-    references = REFERENCE.findall(doc())
-    assert len(references) >= 30, "the reference convention is not being parsed"
+    references = REFERENCE.findall(text)
+    assert len(references) >= minimum, "the reference convention is not being parsed"
     for path, group in references:
         for name in reference_names(group):
             definition_source(path, name)  # raises LookupError when gone
 
 
-def test_inline_snippets_are_in_the_cited_definition():
-    snippets = INLINE_SNIPPET.findall(parsed()[1])
-    assert len(snippets) >= 8, "the inline-snippet convention is not being parsed"
+def check_inline_snippets(prose, minimum):
+    """Each inline snippet (after a reference and a colon) occurs in the cited definitions."""
+    snippets = INLINE_SNIPPET.findall(prose)
+    assert len(snippets) >= minimum, "the inline-snippet convention is not being parsed"
     for path, group, code in snippets:
         check_snippet(path, reference_names(group), [code], f"inline snippet `{code}`")
 
 
-def test_python_blocks_are_in_the_cited_definition():
-    blocks = [b for b in parsed()[0] if b["lang"] == "python"]
-    assert len(blocks) >= 20, "the code-block convention is not being parsed"
+def check_python_blocks(blocks, page, minimum):
+    """Each ```python block quotes the definitions of the reference just above it; lines that
+    are only ``...`` split it into pieces, which must occur in that order."""
+    blocks = [b for b in blocks if b["lang"] == "python"]
+    assert len(blocks) >= minimum, "the code-block convention is not being parsed"
     for b in blocks:
-        where = f"docs/walkthrough.md:{b['line']}"
+        where = f"{page}:{b['line']}"
         references = REFERENCE.findall(b["above"])
         assert references, f"{where}: a python block needs a (`file`, `Definition`) reference " \
                            f"in the paragraph just above it"
@@ -257,6 +262,22 @@ def test_python_blocks_are_in_the_cited_definition():
                 current.append(line)
         pieces.append("\n".join(current))
         check_snippet(path, reference_names(group), [p for p in pieces if p.strip()], where)
+
+
+def test_no_line_number_references():
+    check_no_line_number_references(doc())
+
+
+def test_every_file_and_definition_cited_exists():
+    check_cited_files_and_definitions(doc(), 30)
+
+
+def test_inline_snippets_are_in_the_cited_definition():
+    check_inline_snippets(parsed()[1], 8)
+
+
+def test_python_blocks_are_in_the_cited_definition():
+    check_python_blocks(parsed()[0], "docs/walkthrough.md", 20)
 
 
 def test_code_blocks_have_a_known_kind():
