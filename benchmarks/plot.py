@@ -13,11 +13,27 @@ COLORS = {"npgan-numpy": "tab:blue", "floor": "tab:green", "torch-cpu": "tab:ora
           "torch-cpu-best": "tab:red", "npgan-cupy": "tab:blue", "torch-cuda": "tab:orange"}
 
 
+def _style_axes(ax, ticks):
+    """Ticks at the measured sizes, numbers written plainly (20, not 2x10^1), the log y axis
+    labelled between its decades too (20, 50, 200, ...), a light grid and the legend."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if ticks:
+        ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(plain)
+    if ax.get_yscale() == "log":
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_scaling(results, path):
     """scaling.png: step time and GFLOP/s against batch size, step time against width."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, NullFormatter
     impls = [i for i in results["impls"] if not i["skip_reason"]]
     fig = Figure(figsize=(16, 5.2))
     FigureCanvasAgg(fig)
@@ -53,20 +69,10 @@ def plot_scaling(results, path):
     ax_w.set(xscale="log", yscale="log", xlabel="hidden-width factor",
              ylabel="ms per step (median)",
              title=f"step time against width (batch {results['sweep_width_batch']})")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
     batches = sorted(int(b) for b in sw)
     widths = sorted(float(w) for w in sw_w)
     for ax, ticks in ((ax_t, batches), (ax_f, batches), (ax_w, widths)):
-        if ticks:
-            ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        if ax.get_yscale() == "log":  # label 20, 50, 200, ... between the decades
-            ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _style_axes(ax, ticks)
     gpu_skips = [i for i in results["impls"] if i["device"] == "gpu" and i["skip_reason"]]
     note = ""
     if gpu_skips and not any(i["device"] == "gpu" for i in impls):
@@ -88,7 +94,6 @@ def plot_dcgan(dcgan, path):
     implementation a line, with the CPU matmul peak and the products alone (at the first batch)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, NullFormatter
     fig = Figure(figsize=(12, 5))
     FigureCanvasAgg(fig)
     ax_t, ax_f = fig.subplots(1, 2)
@@ -116,17 +121,8 @@ def plot_dcgan(dcgan, path):
              title="DCGAN-B: step time against batch")
     ax_f.set(xscale="log", xlabel="batch size", ylabel="matrix-product GFLOP/s achieved",
              title="DCGAN-B: product throughput against batch")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
     for ax in (ax_t, ax_f):
-        ax.set_xticks(batches)
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        if ax.get_yscale() == "log":  # label 20, 50, 200, ... between the decades
-            ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _style_axes(ax, batches)
     meta = dcgan.get("meta") or {}
     fig.suptitle(f"npgan benchmarks, DCGAN-B step, on {meta.get('cpu', 'this machine')}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
