@@ -275,6 +275,25 @@ def _notes(results):
     return ["## Notes\n", NOTES]
 
 
+def _penalty(results):
+    """WGAN-GP's penalty step against a plain critic step (benchmarks/penalty.py)."""
+    pe = results.get("penalty")
+    if not pe:
+        return []
+    return ["## WGAN-GP: the cost of the gradient penalty\n",
+            f"Command: `{pe['command']}`  \nDate: {pe['date']}  \nMachine: {pe['machine']}; "
+            f"other processes kept {pe['other_cores']} cores busy while it ran\n",
+            f"One critic step of `examples/dcgan.py --loss wgan-gp` (LayerNorm critic), batch "
+            f"{pe['batch']}, float32, medians of {pe['rounds']} interleaved rounds:\n",
+            md_table(["critic step", "ms", "ratio"],
+                     [["without the penalty", f"{pe['plain_ms']:.1f}", "1"],
+                      ["with the penalty (lambda 10, on random interpolates)",
+                       f"{pe['penalty_ms']:.1f}", f"{pe['penalty_ms'] / pe['plain_ms']:.2f}"]]),
+            "The penalty needs D's input gradient with its graph (create_graph), a third "
+            "forward pass on the interpolates, and the backward of that gradient: a second-order "
+            "pass through every convolution and LayerNorm.\n"]
+
+
 def _dcgan_rate(t, peak):
     """'x.x GFLOP/s (y%)' of a timing against a peak rate, or '–'."""
     if t is None:
@@ -349,7 +368,7 @@ def _dcgan(results):
 
 
 _SECTIONS = (_preamble, _machine, _step_times, _ratios, _targets, _throughput, _scaling,
-             _memory, _dcgan, _notes)  # RESULTS.md's sections, in order
+             _memory, _dcgan, _penalty, _notes)  # RESULTS.md's sections, in order
 
 
 def write_report(results, out_dir):

@@ -577,3 +577,22 @@ def test_dcgan_best_configuration_is_the_fastest_timed():
     assert best_config(row) == ("fused", t(4.0))
     assert best_config({"torch-cpu": t(3.0), "torch-cpu:fused": t(4.0)}) == ("default", t(3.0))
     assert best_config({"torch-cpu": None}) == (None, None)
+
+
+def test_penalty_benchmark_quick_runs_and_its_report_section(capsys):
+    """benchmarks/penalty.py --quick times both critic steps (writing nothing), and the report
+    section shows a saved result with its ratio."""
+    from benchmarks import penalty
+    from benchmarks.report import _penalty
+    before = (ROOT / "benchmarks" / "results.json").read_bytes()
+    assert penalty.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    plain = float(out.split("without the penalty")[1].split("ms")[0])
+    with_penalty = float(out.split("with the penalty")[1].split("ms")[0])
+    assert plain > 0 and with_penalty > 0
+    assert (ROOT / "benchmarks" / "results.json").read_bytes() == before  # --quick writes nothing
+    text = "\n".join(_penalty({"penalty": {
+        "command": "python3 benchmarks/penalty.py", "date": "d", "machine": "m", "other_cores": "0.00",
+        "batch": 64, "rounds": 12, "plain_ms": 40.0, "penalty_ms": 90.0}}))
+    assert "| with the penalty (lambda 10, on random interpolates) | 90.0 | 2.25 |" in text
+    assert _penalty({}) == []
