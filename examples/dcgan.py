@@ -52,7 +52,7 @@ from npgan import random as nprandom
 from npgan.gan import GANTrainer
 
 NOISE_DIM = mnist.NOISE_DIM       # 100
-DEFAULT_STEPS = 6000
+DEFAULT_STEPS = {"gan": 6000, "wgan-gp": 1000}  # G steps; a WGAN-GP step has 5 critic steps
 RECIPES = {  # --loss: the objective, critic steps per G step, Adam's lr and betas, D's norm
     "gan": {"objective": "ns", "d_steps": 1, "lr": 2e-4, "betas": (0.5, 0.999), "d_norm": "none"},
     "wgan-gp": {"objective": "wgan-gp", "d_steps": 5, "lr": 1e-4, "betas": (0.5, 0.9),
@@ -88,7 +88,9 @@ def parse_args(argv):
     p = runs.ArgumentParser(
         description="Train a DCGAN on MNIST digits; write sample grids, checkpoints, "
                     "losses.png and metrics.json.")
-    mnist.add_run_flags(p, os.path.join("runs", "dcgan"), DEFAULT_STEPS)
+    mnist.add_run_flags(p, os.path.join("runs", "dcgan"),
+                        f"{DEFAULT_STEPS['gan']} with --loss gan, {DEFAULT_STEPS['wgan-gp']} with "
+                        "--loss wgan-gp")
     p.add_argument("--batch-size", type=runs.positive_int, default=64)
     p.add_argument("--loss", choices=sorted(RECIPES), default="gan",
                    help="gan: the non-saturating GAN loss; wgan-gp: a critic with the gradient "
@@ -150,7 +152,7 @@ def main(argv=None):
     """Run the example; returns the process exit status: 0; 1 on bad data, a bad checkpoint or a
     diverged run; 2 without the backend; 130 after Ctrl-C (with a checkpoint to resume)."""
     args = parse_args(argv)
-    args.script, args.default_steps = "dcgan.py", DEFAULT_STEPS
+    args.script, args.default_steps = "dcgan.py", DEFAULT_STEPS[args.loss]
     args.command = "python3 examples/dcgan.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     return runs.run_example(

@@ -150,8 +150,12 @@ def test_networks_have_the_seed_shapes_and_viz_trace_name_their_parameters(examp
         assert norms[name] > 0, name
 
 
-def test_a_run_without_steps_takes_the_default_length(example, digits, tmp_path, monkeypatch):
-    monkeypatch.setattr(example, "DEFAULT_STEPS", 2)  # 6,000 shrunk: the default must be used
-    assert run(example, digits, tmp_path, "--sample-every", "0") == 0
+@pytest.mark.parametrize("loss,steps", [("gan", 2), ("wgan-gp", 3)])
+def test_a_run_without_steps_takes_its_losss_default_length(example, digits, tmp_path,
+                                                             monkeypatch, loss, steps):
+    # the defaults (6,000 and 1,000) shrunk, each to its own number: each loss uses its own
+    monkeypatch.setitem(example.DEFAULT_STEPS, "gan", 2)
+    monkeypatch.setitem(example.DEFAULT_STEPS, "wgan-gp", 3)
+    assert run(example, digits, tmp_path, "--sample-every", "0", "--loss", loss) == 0
     with open(tmp_path / "metrics.json") as f:
-        assert json.load(f)["steps"] == 2
+        assert json.load(f)["steps"] == steps
