@@ -21,8 +21,8 @@ image last.
 
 Choices, each a flag, each measured in the README:
 
-* --d-norm: what D normalises its second convolution with: "none" (default), "batch"
-  (DCGAN's batch norm), or "layer" (LayerNorm over each sample's maps, the critic of
+* --d-norm: what D normalises its second convolution with: "batch" (DCGAN's batch norm,
+  the default), "none", or "layer" (LayerNorm over each sample's maps, the critic of
   WGAN-GP, whose penalty is per sample and must not mix a batch);
 * --dropout: dropout after each of D's LeakyReLUs (default 0.3, as the MLP D);
 * --sample-mode: whether G draws the grids and the scored samples with batch norm in
@@ -52,9 +52,9 @@ from npgan import random as nprandom
 from npgan.gan import GANTrainer
 
 NOISE_DIM = mnist.NOISE_DIM       # 100
-DEFAULT_STEPS = {"gan": 6000, "wgan-gp": 1000}  # G steps; a WGAN-GP step has 5 critic steps
+DEFAULT_STEPS = {"gan": 5000, "wgan-gp": 1000}  # G steps; a WGAN-GP step has 5 critic steps
 RECIPES = {  # --loss: the objective, critic steps per G step, Adam's lr and betas, D's norm
-    "gan": {"objective": "ns", "d_steps": 1, "lr": 2e-4, "betas": (0.5, 0.999), "d_norm": "none"},
+    "gan": {"objective": "ns", "d_steps": 1, "lr": 2e-4, "betas": (0.5, 0.999), "d_norm": "batch"},
     "wgan-gp": {"objective": "wgan-gp", "d_steps": 5, "lr": 1e-4, "betas": (0.5, 0.9),
                 "d_norm": "layer"},
 }
@@ -98,7 +98,7 @@ def parse_args(argv):
     p.add_argument("--lr", type=runs.positive_float, default=None,
                    help="Adam learning rate of G and D (default 2e-4; 1e-4 with wgan-gp)")
     p.add_argument("--d-norm", choices=["none", "batch", "layer"], default=None,
-                   help="normalisation in D (default none; layer with wgan-gp)")
+                   help="normalisation in D (default batch; layer with wgan-gp)")
     p.add_argument("--dropout", type=runs.unit_interval, default=None,
                    help="dropout after D's LeakyReLUs (default 0.3; 0 with wgan-gp)")
     p.add_argument("--ema-decay", type=runs.unit_interval, default=0.999,

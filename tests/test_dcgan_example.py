@@ -153,7 +153,7 @@ def test_networks_have_the_seed_shapes_and_viz_trace_name_their_parameters(examp
 @pytest.mark.parametrize("loss,steps", [("gan", 2), ("wgan-gp", 3)])
 def test_a_run_without_steps_takes_its_losss_default_length(example, digits, tmp_path,
                                                              monkeypatch, loss, steps):
-    # the defaults (6,000 and 1,000) shrunk, each to its own number: each loss uses its own
+    # the defaults (5,000 and 1,000) shrunk, each to its own number: each loss uses its own
     monkeypatch.setitem(example.DEFAULT_STEPS, "gan", 2)
     monkeypatch.setitem(example.DEFAULT_STEPS, "wgan-gp", 3)
     assert run(example, digits, tmp_path, "--sample-every", "0", "--loss", loss) == 0
