@@ -19,7 +19,7 @@ classes covered, KL from uniform, top-class confidence). The networks take and g
 784-pixel rows as the MLPs do: D unflattens them to (1, 28, 28) first, G flattens its
 image last.
 
-Choices, each a flag, each measured in the README:
+Choices, each a flag (the README measures --d-norm, --sample-mode and --loss):
 
 * --d-norm: what D normalises its second convolution with: "batch" (DCGAN's batch norm,
   the default), "none", or "layer" (LayerNorm over each sample's maps, the critic of
@@ -29,16 +29,15 @@ Choices, each a flag, each measured in the README:
   training mode (each batch's own statistics) or eval mode (the running averages);
   the other mode's FID is reported beside, in metrics.json;
 * --ema-decay: G's samples come from a moving average of its weights (default 0.999;
-  Yazici et al., 2019); with PyTorch and npgan's scorer it lowered the FID by 1 to 5
-  points at most checkpoints of 1,000 to 4,000 steps;
+  Yazici et al., 2019; 0 samples the live G);
 * --loss wgan-gp: the recipe of seed article 004 and Gulrajani et al. (2017) on
   images: a critic (--d-norm layer by default), the gradient penalty (lambda 10) on
   random interpolates between real and generated digits, 5 critic steps per G step,
   Adam lr 1e-4, betas (0.5, 0.9).
 
-    python examples/dcgan.py                          # the default run
+    python examples/dcgan.py                          # the default run (5,000 steps)
     python examples/dcgan.py --steps 400 --out runs/dc_short
-    python examples/dcgan.py --loss wgan-gp --out runs/dc_wgangp
+    python examples/dcgan.py --loss wgan-gp --out runs/dc_wgangp   # 1,000 G steps
     python examples/dcgan.py --backend cupy           # on an NVIDIA GPU
 """
 import os
