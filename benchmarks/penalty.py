@@ -81,7 +81,8 @@ def main(argv=None):
     if args.quick:
         return 0
     saved = os.path.join(ROOT, "benchmarks", "results.json")
-    results = json.loads(open(saved).read())
+    with open(saved) as f:
+        results = json.load(f)
     meta = machine_info(None, [])
     results["penalty"] = {
         "command": "python3 benchmarks/penalty.py", "batch": batch, "rounds": rounds,
