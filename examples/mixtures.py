@@ -71,7 +71,7 @@ def parse_args(argv):
     p = runs.ArgumentParser(
         description="Train a GAN on a 2-D ring or grid of Gaussians; write metrics.json and a PNG.")
     p.add_argument("--dataset", choices=["ring", "grid"], default="ring")
-    p.add_argument("--loss", choices=list(objectives.OBJECTIVE_NAMES), default="wgan-gp")
+    p.add_argument("--loss", choices=list(DEFAULTS), default="wgan-gp")
     p.add_argument("--backend", type=runs.backend_name, choices=["numpy", "cupy"], default=None,
                    help="numpy (CPU) or cupy (NVIDIA GPU); default $NPGAN_BACKEND, else numpy")
     p.add_argument("--steps", type=runs.positive_int, default=2_000, help="G updates (default 2000)")

@@ -1,5 +1,5 @@
-"""WGAN / WGAN-GP objectives: closed forms, clipping in place, and the penalty's
-second-order gradient against central finite differences (float64)."""
+"""WGAN / WGAN-GP objectives and R1: closed forms, clipping in place, and the penalties'
+second-order gradients against central finite differences (float64) and PyTorch."""
 import math
 
 import numpy as np
@@ -51,6 +51,17 @@ def test_get_objective_table_and_errors():
         objectives.get_objective("wgan", clip=0)
     with pytest.raises(ValueError, match="penalty_weight must be >= 0"):
         objectives.get_objective("wgan-gp", penalty_weight=-1)
+    r1 = objectives.get_objective("ns-r1", r1_weight=2.0, r1_every=4)
+    assert r1.d_loss is npgan.losses.discriminator_loss
+    assert r1.g_loss is npgan.losses.nonsaturating_generator_loss
+    assert (r1.r1_weight, r1.r1_every, r1.penalty_weight, r1.clip) == (2.0, 4, None, None)
+    assert objectives.get_objective("ns").r1_weight is None
+    assert "r1_weight=2.0, r1_every=4" in repr(r1)
+    with pytest.raises(ValueError, match="r1_weight must be >= 0"):
+        objectives.get_objective("ns-r1", r1_weight=-0.5)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="r1_every must be a positive int"):
+            objectives.get_objective("ns-r1", r1_every=bad)
 
 
 # --- weight clipping -------------------------------------------------------------
@@ -197,6 +208,95 @@ def test_penalty_errors():
         objectives.interpolate(nprandom.randn(3, 2), nprandom.randn(3, 2), nprandom.rand(2, 1))
 
 
+# --- R1 -------------------------------------------------------------------------------------
+
+def test_r1_of_a_linear_critic_is_closed_form(backend_name):
+    """D(x) = w.x + b has gradient w at every x: R1 = (gamma / 2) ||w||^2, d/dw = gamma w."""
+    npgan.set_default_dtype("float64")
+    D = nn.Linear(3, 1)
+    w = backend.to_numpy(D.weight.data).ravel()
+    pen = objectives.r1_penalty(D, nprandom.randn(8, 3), weight=3.0)
+    assert pen.item() == pytest.approx(1.5 * float((w * w).sum()), rel=1e-12)
+    pen.backward()
+    assert backend.to_numpy(D.weight.grad.data).ravel() == pytest.approx(3.0 * w, rel=1e-12)
+
+
+def test_r1_of_a_quadratic_critic_is_half_the_mean_squared_norm(backend_name):
+    """D(x) = ||x||^2 / 2 has gradient x: R1 = (gamma / 2) mean_i ||x_i||^2, on the REAL rows."""
+    npgan.set_default_dtype("float64")
+    real = t64([[3.0, 4.0], [0.0, 2.0]])          # squared norms 25 and 4: mean 14.5
+    pen = objectives.r1_penalty(lambda x: 0.5 * (x * x).sum(axis=1), real, weight=0.5)
+    assert pen.item() == pytest.approx(0.25 * 14.5, rel=1e-14)
+    assert not real.requires_grad                 # the caller's batch is left alone
+
+
+def test_r1_gradient_through_nn_modules_matches_finite_differences(backend_name):
+    npgan.set_default_dtype("float64")
+    D = nn.Sequential(nn.Linear(2, 6), nn.ELU(), nn.Linear(6, 6), nn.Tanh(), nn.Linear(6, 1))
+    real = nprandom.randn(5, 2)
+    params = list(D.parameters())
+    assert npgan.gradcheck(lambda *ps: objectives.r1_penalty(D, real, weight=2.0), params,
+                           eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_r1_through_a_conv_batchnorm_critic_matches_torch():
+    """The DCGAN D of examples/dcgan.py in miniature, batch norm in training mode: R1's
+    value and its gradients for every parameter equal PyTorch's create_graph=True path."""
+    torch = pytest.importorskip("torch")
+    npgan.set_default_dtype("float64")
+    rng = np.random.default_rng(4)
+
+    def net(m):
+        return m.Sequential(m.Conv2d(1, 3, 4, stride=2, padding=1), m.BatchNorm2d(3),
+                            m.LeakyReLU(0.2), m.Flatten(), m.Linear(3 * 4 * 4, 1))
+    ours, theirs = net(nn), net(torch.nn).double()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        value = rng.standard_normal(tuple(q.shape))
+        p.data[...] = value
+        with torch.no_grad():
+            q.copy_(torch.tensor(value))
+    x = rng.standard_normal((5, 1, 8, 8))
+    mine = objectives.r1_penalty(ours, t64(x), weight=10.0)
+    mine.backward()
+    tx = torch.tensor(x, requires_grad=True)
+    tg, = torch.autograd.grad(theirs(tx).sum(), [tx], create_graph=True)
+    tpen = 5.0 * (tg.reshape(5, -1) ** 2).sum(1).mean()
+    tpen.backward()
+    assert mine.item() == pytest.approx(tpen.item(), rel=1e-10)
+    # the last bias does not move any gradient: no grad in either (None), or zeros
+    grads = [(np.zeros(p.shape) if p.grad is None else p.grad.numpy(),
+              np.zeros(tuple(q.shape)) if q.grad is None else q.grad.numpy())
+             for p, q in zip(ours.parameters(), theirs.parameters())]
+    for a, t in grads:
+        np.testing.assert_allclose(a, t, rtol=1e-9, atol=1e-12)
+    assert sum(float(np.abs(a).max()) > 1e-3 for a, _ in grads) == 3  # conv, BN, Linear weights
+
+
+def test_r1_errors():
+    with pytest.raises(ValueError, match="r1_penalty: weight must be >= 0"):
+        objectives.r1_penalty(nn.Linear(2, 1), nprandom.randn(3, 2), weight=-1)
+
+
+def test_trainer_adds_lazy_r1_on_every_kth_step_k_times_as_strong(monkeypatch):
+    """R1 stood in for by a constant 0.25 (no gradient: the training is the plain "ns" one):
+    the reported D loss carries 4 x 0.25 on steps 0 and 4 of 8 and nothing elsewhere."""
+    calls = []
+
+    def constant_r1(D, real, weight):
+        calls.append(weight)
+        return npgan.tensor(0.25)
+    monkeypatch.setattr(objectives, "r1_penalty", constant_r1)
+    losses = {}
+    for name in ("ns", "ns-r1"):
+        npgan.manual_seed(0)
+        tr = _trainer(objectives.get_objective(name, r1_weight=7.0, r1_every=4))
+        tr.train(8)
+        losses[name] = tr.history["d_loss"]
+    assert calls == [7.0, 7.0]
+    extra = [r1 - ns for ns, r1 in zip(losses["ns"], losses["ns-r1"])]
+    assert extra == pytest.approx([1.0, 0, 0, 0, 1.0, 0, 0, 0], abs=1e-6)
+
+
 # --- the trainer with these objectives --------------------------------------------
 
 def _trainer(objective, **kw):
@@ -219,7 +319,7 @@ def test_trainer_runs_every_objective(backend_name, name):
     for before, net in ((before_g, tr.G), (before_d, tr.D)):
         assert any(not np.array_equal(b, p.numpy()) for b, p in zip(before, net.parameters()))
     h = tr.history
-    if name in ("gan", "ns", "ns-gp"):  # D's mean beliefs are probabilities; BCE losses
+    if name in ("gan", "ns", "ns-gp", "ns-r1"):  # D's mean beliefs are probabilities; BCE losses
         assert all(0 < v < 1 for v in h["d_real"] + h["d_fake"])
         assert all(v > 0 for v in h["d_loss"])
         if name == "gan":  # minimax: mean log(1 - D(G(z))) < 0

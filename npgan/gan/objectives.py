@@ -1,5 +1,5 @@
-"""GAN objectives by name: minimax, non-saturating (with or without a gradient penalty),
-Wasserstein (WGAN) and WGAN-GP.
+"""GAN objectives by name: minimax, non-saturating (with WGAN-GP's gradient penalty, R1's,
+or neither), Wasserstein (WGAN) and WGAN-GP.
 
 The discriminator (a *critic* for the Wasserstein objectives) returns one
 unbounded score per sample: a = D(x) on real data, b = D(G(z)) on fakes.
@@ -11,6 +11,10 @@ unbounded score per sample: a = D(x) on real data, b = D(G(z)) on fakes.
                Paths to Equilibrium")      (that paper pairs the penalty with the non-
                                            saturating loss; lambda is a choice: 1 on our
                                            2-D mixtures, see examples/mixtures.py)
+    "ns-r1"    (Mescheder et al., 2018,    "ns" plus R1 = (gamma / 2) mean_i ||grad D(x_i)||^2
+               "Which training methods     on REAL samples only: no gradient where the data
+               for GANs do actually        are; optionally lazy (Karras et al., 2020):
+               converge?")                 every k-th step, k times as strong
     "wgan"     (Arjovsky et al., 2017)     L_D = mean b - mean a;   L_G = -mean b
                                            + weight clipping: every critic weight into [-c, c]
                                            after each critic update (paper: c = 0.01,
@@ -165,6 +169,32 @@ def gradient_penalty(critic, real, fake, weight=10.0, eps=None):
     return weight * ((norm - 1) ** 2).mean()
 
 
+def r1_penalty(discriminator, real, weight=1.0):
+    """R1 (Mescheder et al., 2018): (gamma / 2) mean_i ||grad_x D(x_i)||^2 on real samples.
+
+    Near a converged GAN, D should be flat on the data; a D that keeps sharpening its
+    boundary around the training samples (as it does on a small dataset) has large
+    gradients there, and R1 charges for them. Unlike :func:`gradient_penalty` it asks for
+    zero gradient, not unit norm, and only at real points. The gradient is
+    ``grad(D(x).sum(), [x], create_graph=True)`` with x a fresh leaf holding ``real``
+    (row i of it is grad D(x_i) while D treats samples independently; with batch norm in
+    training mode it also carries the batch's cross terms, as in PyTorch). The result is
+    differentiable with respect to D's parameters (double backprop).
+
+    Args:
+        discriminator: a callable (a Module) mapping a batch to logits of shape (N, 1) or (N,).
+        real: a batch of real samples (Tensor or array), treated as a constant.
+        weight: gamma >= 0.
+    """
+    if not weight >= 0:
+        raise ValueError(f"r1_penalty: weight must be >= 0, got {weight!r}")
+    x = Tensor(real.data if isinstance(real, Tensor) else real, requires_grad=True)
+    scores = discriminator(x)
+    g, = grad(scores.sum(), [x], create_graph=True)
+    g = g.reshape(scores.shape[0], -1)  # one row per score: per sample, or per pack (Packed)
+    return (weight / 2) * (g * g).sum(axis=1).mean()
+
+
 class Objective:
     """A named GAN objective: D loss, G loss, and the critic's Lipschitz aid (clip or penalty).
 
@@ -173,33 +203,42 @@ class Objective:
         d_loss(real_scores, fake_scores), g_loss(fake_scores): the two losses.
         clip: weight-clipping bound c (None: no clipping).
         penalty_weight: lambda of the gradient penalty (None: no penalty).
+        r1_weight: gamma of the R1 penalty on real samples (None: no R1).
+        r1_every: R1 is added on every r1_every-th step, times r1_every ("lazy"; 1: every step).
         scores_are_logits: True when D's outputs are logits (report sigmoid as a probability).
     """
 
     def __init__(self, name, d_loss, g_loss, clip=None, penalty_weight=None,
-                 scores_are_logits=True):
+                 scores_are_logits=True, r1_weight=None, r1_every=1):
         if clip is not None and not clip > 0:
             raise ValueError(f"Objective {name!r}: clip must be > 0, got {clip!r}")
         if penalty_weight is not None and not penalty_weight >= 0:
             raise ValueError(f"Objective {name!r}: penalty_weight must be >= 0, got {penalty_weight!r}")
+        if r1_weight is not None and not r1_weight >= 0:
+            raise ValueError(f"Objective {name!r}: r1_weight must be >= 0, got {r1_weight!r}")
+        if not isinstance(r1_every, int) or isinstance(r1_every, bool) or r1_every < 1:
+            raise ValueError(f"Objective {name!r}: r1_every must be a positive int, got {r1_every!r}")
         self.name = name
         self.d_loss, self.g_loss = d_loss, g_loss
         self.clip, self.penalty_weight = clip, penalty_weight
         self.scores_are_logits = scores_are_logits
+        self.r1_weight, self.r1_every = r1_weight, r1_every
 
     def __repr__(self):
+        r1 = "" if self.r1_weight is None else f", r1_weight={self.r1_weight!r}, r1_every={self.r1_every!r}"
         return (f"Objective({self.name!r}, clip={self.clip!r}, "
-                f"penalty_weight={self.penalty_weight!r})")
+                f"penalty_weight={self.penalty_weight!r}{r1})")
 
 
-OBJECTIVE_NAMES = ("gan", "ns", "ns-gp", "wgan", "wgan-gp")
+OBJECTIVE_NAMES = ("gan", "ns", "ns-gp", "ns-r1", "wgan", "wgan-gp")
 
 
-def get_objective(name, clip=0.01, penalty_weight=10.0):
+def get_objective(name, clip=0.01, penalty_weight=10.0, r1_weight=1.0, r1_every=1):
     """The :class:`Objective` called ``name`` (one of :data:`OBJECTIVE_NAMES`).
 
     ``clip`` is used by "wgan" only (paper: 0.01), ``penalty_weight`` by
-    "wgan-gp" (paper: 10) and "ns-gp" only.
+    "wgan-gp" (paper: 10) and "ns-gp" only, ``r1_weight`` (gamma) and ``r1_every``
+    by "ns-r1" only.
     """
     if name == "gan":
         return Objective(name, discriminator_loss, minimax_generator_loss)
@@ -208,6 +247,9 @@ def get_objective(name, clip=0.01, penalty_weight=10.0):
     if name == "ns-gp":
         return Objective(name, discriminator_loss, nonsaturating_generator_loss,
                          penalty_weight=penalty_weight)
+    if name == "ns-r1":
+        return Objective(name, discriminator_loss, nonsaturating_generator_loss,
+                         r1_weight=r1_weight, r1_every=r1_every)
     if name == "wgan":
         return Objective(name, wasserstein_critic_loss, wasserstein_generator_loss, clip=clip,
                          scores_are_logits=False)

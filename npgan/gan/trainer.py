@@ -117,7 +117,7 @@ class GANTrainer:
             :meth:`train` call of ``total`` steps.
         g_ema_decay: optional decay in [0, 1) of an exponential moving average of G's
             parameters, updated after every G step; the average is ``self.g_ema.module``.
-        objective: optional name ("gan", "ns", "ns-gp", "wgan", "wgan-gp") or
+        objective: optional name ("gan", "ns", "ns-gp", "ns-r1", "wgan", "wgan-gp") or
             :class:`npgan.gan.objectives.Objective`; when given it selects the D loss, the G
             loss (``g_loss`` is then ignored), weight clipping and the gradient penalty.
     """
@@ -161,7 +161,8 @@ class GANTrainer:
     def d_step(self):
         """One discriminator update on a real batch and a detached fake batch.
 
-        With an objective that has a gradient penalty, it is added to the D loss;
+        With an objective that has a gradient penalty, it is added to the D loss, and so is
+        R1 (on real samples) on the steps its ``r1_every`` picks (counted by ``step_count``);
         with one that clips, D's weights are clipped in place after the update.
         Returns ``(loss, real_logits, fake_logits)``; the loss is a scalar of the
         backend (a NumPy scalar, or a 0-d CuPy array: nothing is copied to the
@@ -176,6 +177,9 @@ class GANTrainer:
         obj = self.objective
         if obj.penalty_weight is not None:
             loss = loss + objectives.gradient_penalty(self.D, real, fake, obj.penalty_weight)
+        if obj.r1_weight is not None and self.step_count % obj.r1_every == 0:
+            # lazy R1 (Karras et al., 2020): on every r1_every-th step, r1_every times as strong
+            loss = loss + obj.r1_every * objectives.r1_penalty(self.D, real, obj.r1_weight)
         self.d_optimizer.zero_grad()
         loss.backward()
         self.d_optimizer.step()
