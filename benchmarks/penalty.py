@@ -1,4 +1,4 @@
-"""The cost of WGAN-GP's gradient penalty on the DCGAN critic of examples/dcgan.py.
+"""The cost of WGAN-GP's gradient penalty, and of R1, on the D of examples/dcgan.py.
 
     python3 benchmarks/penalty.py            # batch 64, float32, 12 rounds: about a minute;
                                              # puts the result into results.json, RESULTS.md
@@ -11,6 +11,11 @@ same step without it. The penalty needs D's input gradient with its graph kept
 convolution and LayerNorm, plus a third forward pass on the interpolates. The two steps
 are timed in interleaved rounds (medians of blocks), so a machine that speeds up or slows
 down moves both alike; the busy cores of other processes are printed beside.
+
+R1 the same way: one D step of the default GAN recipe (batch norm, dropout 0.3) with
+(gamma / 2) E||grad_x D(x)||^2 on the real batch, against the same step without it.
+dcgan.py adds R1 on every --r1-every-th step only, so a training step pays
+(with - without) / N on average.
 """
 import argparse
 import datetime
@@ -52,13 +57,30 @@ def critic_step(penalty_weight, batch, seed=0):
     return trainer.d_step
 
 
+def gan_d_step(r1_weight, batch, seed=0):
+    """A trainer whose ``d_step`` is one D step of dcgan.py's GAN recipe, with R1 on every
+    step (``r1_weight`` gamma) or without it (None)."""
+    npgan.manual_seed(seed)
+    G, D = dcgan.build_generator(), dcgan.build_discriminator("batch", 0.3)
+    recipe = dcgan.RECIPES["gan"]
+    objective = (objectives.get_objective("ns") if r1_weight is None else
+                 objectives.get_objective("ns-r1", r1_weight=r1_weight, r1_every=1))
+    real = nprandom.uniform(-1, 1, (batch, 784))
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
+                         optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
+                         sample_real=lambda n: real, sample_noise=lambda n: nprandom.randn(n, 100),
+                         objective=objective, batch_size=batch)
+    return trainer.d_step
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="batch 8, 2 rounds (checks it runs)")
     args = p.parse_args(argv)
     npgan.set_default_dtype("float32")
     batch, rounds, per_block = (8, 2, 1) if args.quick else (64, 12, 4)
-    steps = {"plain": critic_step(None, batch), "penalty": critic_step(10.0, batch)}
+    steps = {"plain": critic_step(None, batch), "penalty": critic_step(10.0, batch),
+             "gan": gan_d_step(None, batch), "r1": gan_d_step(1.0, batch)}
     times = {name: [] for name in steps}
     for step in steps.values():  # warm-up: allocations, caches
         step(), step()
@@ -71,11 +93,14 @@ def main(argv=None):
                 steps[name]()
             times[name].append((time.perf_counter() - start) / per_block * 1000)
     busy = meter.cores()
-    plain, penalty = (statistics.median(times[n]) for n in ("plain", "penalty"))
+    plain, penalty, gan, r1 = (statistics.median(times[n]) for n in steps)
     print(f"critic step of examples/dcgan.py --loss wgan-gp (LayerNorm critic), batch {batch}, "
           f"float32, {rounds} interleaved rounds of {per_block} steps, median ms:")
     print(f"  without the penalty  {plain:7.1f} ms")
     print(f"  with the penalty     {penalty:7.1f} ms   ({penalty / plain:.2f}x)")
+    print("D step of examples/dcgan.py's GAN recipe (batch norm, dropout 0.3), median ms:")
+    print(f"  without R1           {gan:7.1f} ms")
+    print(f"  with R1              {r1:7.1f} ms   ({r1 / gan:.2f}x)")
     print(f"  other processes kept {busy:.2f} cores busy" if busy is not None else
           "  (other processes' load unknown on this system)")
     if args.quick:
@@ -89,7 +114,8 @@ def main(argv=None):
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{meta['cpu']}, {meta['cores']}",
         "other_cores": "?" if busy is None else f"{busy:.2f}",
-        "plain_ms": plain, "penalty_ms": penalty}
+        "plain_ms": plain, "penalty_ms": penalty, "gan_d_ms": gan, "r1_ms": r1,
+        "r1_every": dcgan.R1_EVERY}
     with open(saved, "w") as f:
         f.write(json.dumps(results, indent=1, default=str))
     print(f"wrote {saved} and {write_report(results, os.path.dirname(saved))}")

@@ -291,7 +291,22 @@ def _penalty(results):
                        f"{pe['penalty_ms']:.1f}", f"{pe['penalty_ms'] / pe['plain_ms']:.2f}"]]),
             "The penalty needs D's input gradient with its graph (create_graph), a third "
             "forward pass on the interpolates, and the backward of that gradient: a second-order "
-            "pass through every convolution and LayerNorm.\n"]
+            "pass through every convolution and LayerNorm.\n"] + _r1(pe)
+
+
+def _r1(pe):
+    """R1 on the GAN recipe's D step (saved by benchmarks/penalty.py since R1 exists)."""
+    if "r1_ms" not in pe:
+        return []
+    gan, r1 = pe["gan_d_ms"], pe["r1_ms"]
+    return ["One D step of `examples/dcgan.py`'s GAN recipe (batch norm, dropout 0.3), same "
+            "rounds:\n",
+            md_table(["D step", "ms", "ratio"],
+                     [["without R1", f"{gan:.1f}", "1"],
+                      ["with R1 (gamma 1, on the real batch)", f"{r1:.1f}", f"{r1 / gan:.2f}"]]),
+            f"dcgan.py adds R1 on every {pe['r1_every']}th step (`--r1-every "
+            f"{pe['r1_every']}`), so a training step pays {(r1 - gan) / pe['r1_every']:.1f} ms "
+            "more on average.\n"]
 
 
 def _dcgan_rate(t, peak):

@@ -590,9 +590,19 @@ def test_penalty_benchmark_quick_runs_and_its_report_section(capsys):
     plain = float(out.split("without the penalty")[1].split("ms")[0])
     with_penalty = float(out.split("with the penalty")[1].split("ms")[0])
     assert plain > 0 and with_penalty > 0
+    gan = float(out.split("without R1")[1].split("ms")[0])
+    with_r1 = float(out.split("with R1")[1].split("ms")[0])
+    assert gan > 0 and with_r1 > 0
     assert (ROOT / "benchmarks" / "results.json").read_bytes() == before  # --quick writes nothing
     text = "\n".join(_penalty({"penalty": {
         "command": "python3 benchmarks/penalty.py", "date": "d", "machine": "m", "other_cores": "0.00",
         "batch": 64, "rounds": 12, "plain_ms": 40.0, "penalty_ms": 90.0}}))
     assert "| with the penalty (lambda 10, on random interpolates) | 90.0 | 2.25 |" in text
+    assert "R1" not in text  # a result saved before R1 existed has no R1 table
+    text = "\n".join(_penalty({"penalty": {
+        "command": "python3 benchmarks/penalty.py", "date": "d", "machine": "m", "other_cores": "0.00",
+        "batch": 64, "rounds": 12, "plain_ms": 40.0, "penalty_ms": 90.0, "gan_d_ms": 50.0,
+        "r1_ms": 90.0, "r1_every": 8}}))
+    assert "| with R1 (gamma 1, on the real batch) | 90.0 | 1.80 |" in text
+    assert "5.0 ms more on average" in text  # (90 - 50) / 8
     assert _penalty({}) == []

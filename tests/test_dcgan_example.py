@@ -50,7 +50,8 @@ def trainer_state(out):
 
 
 def test_resume_is_bitwise_identical_with_batch_norm_buffers(example, digits, tmp_path):
-    flags = ("--sample-every", "3", "--ema-decay", "0.9", "--d-norm", "batch")
+    # R1 on steps 0, 2 and 4: the resumed half (steps 4 and 5) has one of them
+    flags = ("--sample-every", "3", "--ema-decay", "0.9", "--d-norm", "batch", "--r1-every", "2")
     assert run(example, digits, tmp_path / "unbroken", "--steps", "6", *flags) == 0
     assert run(example, digits, tmp_path / "broken", "--steps", "4", *flags) == 0
     assert run(example, digits, tmp_path / "broken", "--steps", "6", *flags, "--resume") == 0
@@ -93,6 +94,9 @@ def test_wgan_gp_trains_a_layer_norm_critic_five_steps_per_g_step(example, digit
     (["--batch-size", "1"], "at least 2"),
     (["--dropout", "1.5"], "--dropout"),
     (["--sample-mode", "test"], "--sample-mode"),
+    (["--loss", "wgan-gp", "--r1", "1"], "has its own gradient penalty"),
+    (["--r1", "-1"], "--r1"),
+    (["--r1-every", "0"], "--r1-every"),
 ])
 def test_mistakes_are_one_line_and_exit_2(example, tmp_path, capsys, flags, message):
     with pytest.raises(SystemExit) as e:
@@ -100,6 +104,27 @@ def test_mistakes_are_one_line_and_exit_2(example, tmp_path, capsys, flags, mess
     assert e.value.code == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert message in err[-1] and not any("Traceback" in line for line in err)
+
+
+def test_r1_flags_choose_the_objective_and_change_d_only_on_its_steps(example, digits, tmp_path):
+    """--r1 0 trains with the plain non-saturating loss; with R1 on every step from the same
+    seed, D's first update already differs; the config records gamma and the period."""
+    outs = {}
+    for name, flags in (("plain", ("--r1", "0")), ("r1", ("--r1", "5", "--r1-every", "1"))):
+        out = tmp_path / name
+        assert run(example, digits, out, "--steps", "1", "--sample-every", "0", *flags) == 0
+        outs[name] = trainer_state(out)
+        with open(out / "metrics.json") as f:
+            config = json.load(f)["config"]
+        assert (config["r1"], config["r1_every"]) == ((0.0, 8) if name == "plain" else (5.0, 1))
+    a, b = outs["plain"]["D"], outs["r1"]["D"]
+    assert not np.array_equal(a["1.weight"], b["1.weight"])
+    args = example.parse_args(["--r1", "0"])
+    trainer, line = example.build_trainer(args, lambda n: None)
+    assert trainer.objective.name == "ns" and "no R1" in line
+    trainer, line = example.build_trainer(example.parse_args([]), lambda n: None)
+    assert trainer.objective.name == "ns-r1" and trainer.objective.r1_every == 8
+    assert "R1 gamma 1 every 8 steps" in line
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
