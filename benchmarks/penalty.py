@@ -12,7 +12,7 @@ convolution and LayerNorm, plus a third forward pass on the interpolates. The tw
 are timed in interleaved rounds (medians of blocks), so a machine that speeds up or slows
 down moves both alike; the busy cores of other processes are printed beside.
 
-R1 the same way: one D step of the default GAN recipe (batch norm, dropout 0.3) with
+R1 the same way: one D step of the default GAN recipe (batch norm, dropout 0.3, batch 48) with
 (gamma / 2) E||grad_x D(x)||^2 on the real batch, against the same step without it.
 dcgan.py adds R1 on every --r1-every-th step only, so a training step pays
 (with - without) / N on average.
@@ -40,37 +40,35 @@ from npgan import random as nprandom  # noqa: E402
 from npgan.gan import GANTrainer, objectives  # noqa: E402
 
 
-def critic_step(penalty_weight, batch, seed=0):
-    """A trainer whose ``d_step`` is one WGAN critic step, with the penalty or without."""
+def d_step_of(loss, d_norm, dropout, objective, batch, seed=0):
+    """The ``d_step`` of a trainer with dcgan.py's networks and the Adam settings of its
+    ``loss`` recipe, on a fixed batch of uniform "real" rows."""
     npgan.manual_seed(seed)
-    G, D = dcgan.build_generator(), dcgan.build_discriminator("layer", 0.0)
-    recipe = dcgan.RECIPES["wgan-gp"]
+    G, D = dcgan.build_generator(), dcgan.build_discriminator(d_norm, dropout)
+    recipe = dcgan.RECIPES[loss]
+    real = nprandom.uniform(-1, 1, (batch, 784))
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
+                         optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
+                         sample_real=lambda n: real, sample_noise=lambda n: nprandom.randn(n, 100),
+                         objective=objective, batch_size=batch)
+    return trainer.d_step
+
+
+def critic_step(penalty_weight, batch):
+    """One WGAN critic step (LayerNorm critic), with the penalty or without (None)."""
     objective = objectives.Objective(
         "wgan-gp" if penalty_weight else "wgan (no clip, no penalty)",
         objectives.wasserstein_critic_loss, objectives.wasserstein_generator_loss,
         penalty_weight=penalty_weight, scores_are_logits=False)
-    real = nprandom.uniform(-1, 1, (batch, 784))
-    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
-                         optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
-                         sample_real=lambda n: real, sample_noise=lambda n: nprandom.randn(n, 100),
-                         objective=objective, batch_size=batch)
-    return trainer.d_step
+    return d_step_of("wgan-gp", "layer", 0.0, objective, batch)
 
 
-def gan_d_step(r1_weight, batch, seed=0):
-    """A trainer whose ``d_step`` is one D step of dcgan.py's GAN recipe, with R1 on every
-    step (``r1_weight`` gamma) or without it (None)."""
-    npgan.manual_seed(seed)
-    G, D = dcgan.build_generator(), dcgan.build_discriminator("batch", 0.3)
-    recipe = dcgan.RECIPES["gan"]
+def gan_d_step(r1_weight, batch):
+    """One D step of dcgan.py's GAN recipe (batch norm, dropout 0.3), with R1 on every step
+    (``r1_weight`` gamma) or without it (None)."""
     objective = (objectives.get_objective("ns") if r1_weight is None else
                  objectives.get_objective("ns-r1", r1_weight=r1_weight, r1_every=1))
-    real = nprandom.uniform(-1, 1, (batch, 784))
-    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
-                         optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
-                         sample_real=lambda n: real, sample_noise=lambda n: nprandom.randn(n, 100),
-                         objective=objective, batch_size=batch)
-    return trainer.d_step
+    return d_step_of("gan", "batch", 0.3, objective, batch)
 
 
 def main(argv=None):
@@ -79,8 +77,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     npgan.set_default_dtype("float32")
     batch, rounds, per_block = (8, 2, 1) if args.quick else (64, 12, 4)
+    gan_batch = batch if args.quick else dcgan.RECIPES["gan"]["batch_size"]  # the default run's
     steps = {"plain": critic_step(None, batch), "penalty": critic_step(10.0, batch),
-             "gan": gan_d_step(None, batch), "r1": gan_d_step(1.0, batch)}
+             "gan": gan_d_step(None, gan_batch), "r1": gan_d_step(1.0, gan_batch)}
     times = {name: [] for name in steps}
     for step in steps.values():  # warm-up: allocations, caches
         step(), step()
@@ -98,7 +97,8 @@ def main(argv=None):
           f"float32, {rounds} interleaved rounds of {per_block} steps, median ms:")
     print(f"  without the penalty  {plain:7.1f} ms")
     print(f"  with the penalty     {penalty:7.1f} ms   ({penalty / plain:.2f}x)")
-    print("D step of examples/dcgan.py's GAN recipe (batch norm, dropout 0.3), median ms:")
+    print(f"D step of examples/dcgan.py's GAN recipe (batch norm, dropout 0.3), batch {gan_batch}, "
+          "median ms:")
     print(f"  without R1           {gan:7.1f} ms")
     print(f"  with R1              {r1:7.1f} ms   ({r1 / gan:.2f}x)")
     print(f"  other processes kept {busy:.2f} cores busy" if busy is not None else
@@ -115,7 +115,7 @@ def main(argv=None):
         "machine": f"{meta['cpu']}, {meta['cores']}",
         "other_cores": "?" if busy is None else f"{busy:.2f}",
         "plain_ms": plain, "penalty_ms": penalty, "gan_d_ms": gan, "r1_ms": r1,
-        "r1_every": dcgan.R1_EVERY}
+        "gan_batch": gan_batch, "r1_every": dcgan.R1_EVERY}
     with open(saved, "w") as f:
         f.write(json.dumps(results, indent=1, default=str))
     print(f"wrote {saved} and {write_report(results, os.path.dirname(saved))}")

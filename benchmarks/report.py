@@ -299,8 +299,8 @@ def _r1(pe):
     if "r1_ms" not in pe:
         return []
     gan, r1 = pe["gan_d_ms"], pe["r1_ms"]
-    return ["One D step of `examples/dcgan.py`'s GAN recipe (batch norm, dropout 0.3), same "
-            "rounds:\n",
+    return [f"One D step of `examples/dcgan.py`'s GAN recipe (batch norm, dropout 0.3), batch "
+            f"{pe['gan_batch']} as in its default run, same rounds:\n",
             md_table(["D step", "ms", "ratio"],
                      [["without R1", f"{gan:.1f}", "1"],
                       ["with R1 (gamma 1, on the real batch)", f"{r1:.1f}", f"{r1 / gan:.2f}"]]),

@@ -602,7 +602,8 @@ def test_penalty_benchmark_quick_runs_and_its_report_section(capsys):
     text = "\n".join(_penalty({"penalty": {
         "command": "python3 benchmarks/penalty.py", "date": "d", "machine": "m", "other_cores": "0.00",
         "batch": 64, "rounds": 12, "plain_ms": 40.0, "penalty_ms": 90.0, "gan_d_ms": 50.0,
-        "r1_ms": 90.0, "r1_every": 8}}))
+        "r1_ms": 90.0, "r1_every": 8, "gan_batch": 48}}))
     assert "| with R1 (gamma 1, on the real batch) | 90.0 | 1.80 |" in text
     assert "5.0 ms more on average" in text  # (90 - 50) / 8
+    assert "batch 48 as in its default run" in text
     assert _penalty({}) == []
