@@ -35,7 +35,7 @@ Choices, each a flag (the README measures --r1, --lr, --d-norm, --sample-mode an
 * --r1: gamma of the R1 penalty (gamma / 2) mean ||grad_x D(x)||^2 on real digits
   (Mescheder et al., 2018), added on every --r1-every-th step (default 8), that many
   times as strong (Karras et al., 2020); default 1, 0 = off. It keeps D from
-  sharpening around the 4,000 training digits it sees 80 times over;
+  sharpening around the 4,000 training digits it sees 78 times over;
 * --ema-decay: G's samples come from a moving average of its weights (default 0.999;
   Yazici et al., 2019; 0 samples the live G);
 * --loss wgan-gp: the recipe of seed article 004 and Gulrajani et al. (2017) on
@@ -161,8 +161,8 @@ def build_trainer(args, batches):
     r1 = f"R1 gamma {args.r1:g} every {args.r1_every} steps" if args.r1 else "no R1"
     return trainer, (f"DCGAN: loss {args.loss} ({recipe['d_steps']} D step(s) per G step), "
                      f"Adam lr {args.lr:g} betas {betas}, D norm {args.d_norm}, dropout "
-                     f"{args.dropout:g}, {r1}, ema "
-                     f"{args.ema_decay:g}, samples in {args.sample_mode} mode")
+                     f"{args.dropout:g}, {r1}, ema {args.ema_decay:g}, samples in "
+                     f"{args.sample_mode} mode")
 
 
 def run_config(args, train):
