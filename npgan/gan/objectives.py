@@ -143,6 +143,19 @@ def interpolate(real, fake, eps=None):
     return Tensor(eps * real_data + (1 - eps) * fake_data, requires_grad=True)
 
 
+def _input_gradient_rows(critic, x):
+    """grad_x of critic(x).sum() with its graph kept (create_graph), one row per score.
+
+    ``x`` is a leaf that requires grad. Row i holds grad_x D(x_i) when the critic scores
+    each sample on its own; under :class:`npgan.gan.Packed` a row is one pack's gradient.
+    Both penalties below are built on it, so they are differentiable with respect to the
+    critic's parameters (double backprop).
+    """
+    scores = critic(x)
+    g, = grad(scores.sum(), [x], create_graph=True)
+    return g.reshape(scores.shape[0], -1)
+
+
 def gradient_penalty(critic, real, fake, weight=10.0, eps=None):
     """WGAN-GP's penalty lambda mean_i (||grad_x D(x_hat_i)||_2 - 1)^2 (Gulrajani et al., 2017).
 
@@ -161,10 +174,7 @@ def gradient_penalty(critic, real, fake, weight=10.0, eps=None):
     """
     if not weight >= 0:
         raise ValueError(f"gradient_penalty: weight must be >= 0, got {weight!r}")
-    x_hat = interpolate(real, fake, eps)
-    scores = critic(x_hat)
-    g, = grad(scores.sum(), [x_hat], create_graph=True)
-    g = g.reshape(scores.shape[0], -1)  # one row per score: per sample, or per pack (Packed)
+    g = _input_gradient_rows(critic, interpolate(real, fake, eps))
     norm = ((g * g).sum(axis=1) + NORM_EPS) ** 0.5
     return weight * ((norm - 1) ** 2).mean()
 
@@ -189,9 +199,7 @@ def r1_penalty(discriminator, real, weight=1.0):
     if not weight >= 0:
         raise ValueError(f"r1_penalty: weight must be >= 0, got {weight!r}")
     x = Tensor(real.data if isinstance(real, Tensor) else real, requires_grad=True)
-    scores = discriminator(x)
-    g, = grad(scores.sum(), [x], create_graph=True)
-    g = g.reshape(scores.shape[0], -1)  # one row per score: per sample, or per pack (Packed)
+    g = _input_gradient_rows(discriminator, x)
     return (weight / 2) * (g * g).sum(axis=1).mean()
 
 
