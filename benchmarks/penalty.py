@@ -40,12 +40,13 @@ from npgan import random as nprandom  # noqa: E402
 from npgan.gan import GANTrainer, objectives  # noqa: E402
 
 
-def d_step_of(loss, d_norm, dropout, objective, batch, seed=0):
-    """The ``d_step`` of a trainer with dcgan.py's networks and the Adam settings of its
-    ``loss`` recipe, on a fixed batch of uniform "real" rows."""
+def d_step_of(loss, objective, batch, seed=0):
+    """The ``d_step`` of a trainer with dcgan.py's networks, D's norm and dropout and the Adam
+    settings of its ``loss`` recipe, on a fixed batch of uniform "real" rows."""
     npgan.manual_seed(seed)
-    G, D = dcgan.build_generator(), dcgan.build_discriminator(d_norm, dropout)
     recipe = dcgan.RECIPES[loss]
+    G = dcgan.build_generator()
+    D = dcgan.build_discriminator(recipe["d_norm"], recipe["dropout"])
     real = nprandom.uniform(-1, 1, (batch, 784))
     trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
                          optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
@@ -60,7 +61,7 @@ def critic_step(penalty_weight, batch):
         "wgan-gp" if penalty_weight else "wgan (no clip, no penalty)",
         objectives.wasserstein_critic_loss, objectives.wasserstein_generator_loss,
         penalty_weight=penalty_weight, scores_are_logits=False)
-    return d_step_of("wgan-gp", "layer", 0.0, objective, batch)
+    return d_step_of("wgan-gp", objective, batch)
 
 
 def gan_d_step(r1_weight, batch):
@@ -68,7 +69,7 @@ def gan_d_step(r1_weight, batch):
     (``r1_weight`` gamma) or without it (None)."""
     objective = (objectives.get_objective("ns") if r1_weight is None else
                  objectives.get_objective("ns-r1", r1_weight=r1_weight, r1_every=1))
-    return d_step_of("gan", "batch", 0.3, objective, batch)
+    return d_step_of("gan", objective, batch)
 
 
 def main(argv=None):

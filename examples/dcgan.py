@@ -61,11 +61,12 @@ from npgan.gan import GANTrainer, objectives
 NOISE_DIM = mnist.NOISE_DIM       # 100
 R1_EVERY = 8  # default --r1-every: R1 on every 8th step, 8 times as strong ("lazy")
 DEFAULT_STEPS = {"gan": 6500, "wgan-gp": 1000}  # G steps; a WGAN-GP step has 5 critic steps
-RECIPES = {  # --loss: objective, critic steps per G step, Adam's lr and betas, D's norm, R1, batch
+RECIPES = {  # --loss: objective, critic steps per G step, Adam's lr and betas, D's norm and
+    #          dropout, R1, batch
     "gan": {"objective": "ns", "d_steps": 1, "lr": 8e-4, "betas": (0.5, 0.999), "d_norm": "batch",
-            "r1": 1.0, "batch_size": 48},
+            "dropout": 0.3, "r1": 1.0, "batch_size": 48},
     "wgan-gp": {"objective": "wgan-gp", "d_steps": 5, "lr": 1e-4, "betas": (0.5, 0.9),
-                "d_norm": "layer", "r1": 0.0, "batch_size": 64},
+                "d_norm": "layer", "dropout": 0.0, "r1": 0.0, "batch_size": 64},
 }
 
 
@@ -126,7 +127,7 @@ def parse_args(argv):
     args.batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
     args.lr = recipe["lr"] if args.lr is None else args.lr
     args.d_norm = recipe["d_norm"] if args.d_norm is None else args.d_norm
-    args.dropout = (0.0 if args.loss == "wgan-gp" else 0.3) if args.dropout is None else args.dropout
+    args.dropout = recipe["dropout"] if args.dropout is None else args.dropout
     if args.loss == "wgan-gp" and args.r1:
         p.error("--r1 adds R1 to the GAN loss; --loss wgan-gp has its own gradient penalty, "
                 "so leave --r1 out (or give 0)")
